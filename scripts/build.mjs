@@ -1,0 +1,47 @@
+// Builds dist/pidone.cjs: one minified CommonJS bundle, with src/boot/early-signals.js as its
+// very first statement, plus koffi's native module for this platform beside it.
+import { build } from "esbuild";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const dist = path.join(root, "dist");
+const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
+
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(dist, { recursive: true });
+
+await build({
+  entryPoints: [path.join(root, "src/main.ts")],
+  outfile: path.join(dist, "pidone.cjs"),
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  minify: true,
+  legalComments: "none",
+  banner: { js: readFileSync(path.join(root, "src/boot/early-signals.js"), "utf8") },
+  define: { PIDONE_VERSION: JSON.stringify(pkg.version) },
+  // koffi is loaded from the .node file copied below, never from node_modules.
+  external: ["koffi"],
+  logLevel: "warning",
+});
+
+// koffi's prebuilt binaries live in @koromix/koffi-<platform>-<arch>/<triplet>/koffi.node.
+const scope = path.join(root, "node_modules/@koromix");
+let copied = 0;
+for (const pkgDir of existsSync(scope) ? readdirSync(scope) : []) {
+  if (!pkgDir.startsWith(`koffi-${process.platform}-`)) continue;
+  for (const triplet of readdirSync(path.join(scope, pkgDir))) {
+    const file = path.join(scope, pkgDir, triplet, "koffi.node");
+    if (!existsSync(file)) continue;
+    mkdirSync(path.join(dist, "koffi", triplet), { recursive: true });
+    cpSync(file, path.join(dist, "koffi", triplet, "koffi.node"));
+    copied++;
+  }
+}
+if (copied === 0) {
+  console.error("build: no koffi native module found under node_modules/@koromix; run npm ci");
+  process.exit(1);
+}

@@ -1,0 +1,205 @@
+// Options normalised once, at the edge: raw flag strings and PIDONE_* variables in, one frozen
+// Config out, or a ConfigError naming the option, the value and what is accepted.
+import path from "node:path";
+import { constants } from "node:os";
+
+/** A bad command line or environment. main prints the message and exits 2. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Everything pidone runs with. */
+export interface Config {
+  command: string;
+  args: readonly string[];
+  stopTimeoutMs: number;
+  signalScope: "group" | "child";
+  restart: "on-failure" | "always" | "never";
+  maxRestarts: number;
+  restartWindowMs: number;
+  restartSignal: NodeJS.Signals;
+  /** Absolute path, or null when turned off. */
+  triggerFile: string | null;
+  /** True when the user named the trigger file; a default one that cannot work only warns. */
+  triggerFileExplicit: boolean;
+  watch: readonly string[];
+  ignore: readonly string[];
+  debounceMs: number;
+  /** Polling interval for file watching, or null for inotify events. */
+  pollMs: number | null;
+  controlSocket: string | null;
+  controlSocketExplicit: boolean;
+  logLevel: LogLevelName;
+  logFormat: "json" | "pretty" | "auto";
+}
+
+/** Log levels accepted by --log-level. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+
+/** Flag values as commander hands them over: strings, booleans for negations, arrays for repeats. */
+export interface RawOptions {
+  stopTimeout?: string;
+  singleChild?: boolean;
+  restart?: string;
+  maxRestarts?: string;
+  restartWindow?: string;
+  restartSignal?: string;
+  triggerFile?: string | false;
+  watch?: string[];
+  ignore?: string[];
+  debounce?: string;
+  poll?: string;
+  controlSocket?: string | false;
+  logLevel?: string;
+  logFormat?: string;
+}
+
+/** Defaults, documented in the README's options table. */
+export const DEFAULTS = {
+  stopTimeout: "10s",
+  restart: "on-failure",
+  maxRestarts: "5",
+  restartWindow: "60s",
+  restartSignal: "SIGUSR1",
+  triggerFile: ".restart_trigger",
+  debounce: "200ms",
+  controlSocket: "/tmp/pidone.sock",
+  logLevel: "info",
+  logFormat: "auto",
+  ignore: ["**/.git/**", "**/node_modules/**", "**/__pycache__/**", "**/*.pyc", "**/*.swp", "**/*~", "**/.restart_trigger"],
+} as const;
+
+/** Signals pidone must handle itself, so they cannot be the restart signal. */
+const RESERVED_SIGNALS = new Set(["SIGTERM", "SIGINT", "SIGQUIT", "SIGKILL", "SIGSTOP", "SIGCHLD"]);
+
+/** Where a value came from, for error messages. */
+interface Source {
+  flag: string;
+  env: string;
+}
+
+/** Take the flag if given, else the variable if set, else the default; remember which it was. */
+function pick<T>(flagValue: T | undefined, env: NodeJS.ProcessEnv, src: Source): { value: T | string | undefined; from: string } {
+  if (flagValue !== undefined) return { value: flagValue, from: src.flag };
+  const e = env[src.env];
+  if (e !== undefined) return { value: e, from: src.env };
+  return { value: undefined, from: "default" };
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parse "250ms", "10s", "1.5m", "2h"; a bare number is in `bareUnit`. */
+export function parseDuration(text: string, bareUnit: "ms" | "s", name: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  if (!m) throw new ConfigError(`${name}: invalid duration '${text}' (use e.g. 500ms, 10s, 2m; a bare number is in ${bareUnit === "ms" ? "milliseconds" : "seconds"})`);
+  const ms = Number(m[1]) * (UNITS[m[2] ?? bareUnit] as number);
+  if (!Number.isFinite(ms) || ms > 2_147_483_647) throw new ConfigError(`${name}: duration '${text}' is too long (at most 24 days)`);
+  return Math.round(ms);
+}
+
+/** Parse a signal given as SIGHUP, HUP, hup or 1. */
+export function parseSignal(text: string, name: string): NodeJS.Signals {
+  const t = text.trim();
+  const signals = constants.signals as Record<string, number>;
+  if (/^\d+$/.test(t)) {
+    const found = Object.entries(signals).find(([, n]) => n === Number(t));
+    if (found) return found[0] as NodeJS.Signals;
+  } else {
+    const upper = t.toUpperCase();
+    const full = upper.startsWith("SIG") ? upper : `SIG${upper}`;
+    if (full in signals) return full as NodeJS.Signals;
+  }
+  throw new ConfigError(`${name}: unknown signal '${text}' (use a name such as SIGHUP or HUP, or a number)`);
+}
+
+function parseCount(text: string, name: string): number {
+  if (!/^\s*\d+\s*$/.test(text)) throw new ConfigError(`${name}: invalid number '${text}' (use a whole number, 0 or more)`);
+  return Number(text);
+}
+
+function parseChoice<T extends string>(text: string, choices: readonly T[], name: string): T {
+  const t = text.trim().toLowerCase();
+  if ((choices as readonly string[]).includes(t)) return t as T;
+  throw new ConfigError(`${name}: invalid value '${text}' (use one of: ${choices.join(", ")})`);
+}
+
+function parseBool(text: string, name: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(t)) return true;
+  if (["0", "false", "no", "off", ""].includes(t)) return false;
+  throw new ConfigError(`${name}: invalid value '${text}' (use 1/true/yes/on or 0/false/no/off)`);
+}
+
+/** A path option that `--no-x` or an "off"-like variable can turn off. */
+function parseOptionalPath(
+  flag: string | false | undefined, env: NodeJS.ProcessEnv, src: Source, fallback: string, cwd: string,
+): { path: string | null; explicit: boolean } {
+  if (flag === false) return { path: null, explicit: true };
+  const { value, from } = pick(flag, env, src);
+  if (value === undefined) return { path: path.resolve(cwd, fallback), explicit: false };
+  const v = String(value).trim();
+  if (["", "off", "none", "false", "0"].includes(v.toLowerCase())) return { path: null, explicit: true };
+  if (from === src.flag && v === "") throw new ConfigError(`${from}: empty path`);
+  return { path: path.resolve(cwd, v), explicit: true };
+}
+
+function list(flag: string[] | undefined, env: NodeJS.ProcessEnv, name: string): string[] {
+  if (flag !== undefined) return flag;
+  const e = env[name];
+  return e ? e.split(",").map((s) => s.trim()).filter(Boolean) : [];
+}
+
+/** Validate everything up front. Throws ConfigError; never spawns anything. */
+export function normalizeConfig(raw: RawOptions, command: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Config {
+  const [cmd, ...args] = command;
+  if (cmd === undefined || cmd === "") throw new ConfigError("no command given (usage: pidone [options] -- <command> [args...])");
+
+  const get = (key: keyof RawOptions, flag: string, envName: string, fallback: string) => {
+    const { value, from } = pick(raw[key] as string | undefined, env, { flag, env: envName });
+    return { text: value === undefined ? fallback : String(value), from: value === undefined ? `${flag} (default)` : from };
+  };
+
+  const stop = get("stopTimeout", "--stop-timeout", "PIDONE_STOP_TIMEOUT", DEFAULTS.stopTimeout);
+  const restart = get("restart", "--restart", "PIDONE_RESTART", DEFAULTS.restart);
+  const maxR = get("maxRestarts", "--max-restarts", "PIDONE_MAX_RESTARTS", DEFAULTS.maxRestarts);
+  const window = get("restartWindow", "--restart-window", "PIDONE_RESTART_WINDOW", DEFAULTS.restartWindow);
+  const rsig = get("restartSignal", "--restart-signal", "PIDONE_RESTART_SIGNAL", DEFAULTS.restartSignal);
+  const debounce = get("debounce", "--debounce", "PIDONE_DEBOUNCE", DEFAULTS.debounce);
+  const level = get("logLevel", "--log-level", "PIDONE_LOG_LEVEL", DEFAULTS.logLevel);
+  const format = get("logFormat", "--log-format", "PIDONE_LOG_FORMAT", DEFAULTS.logFormat);
+  const poll = pick(raw.poll, env, { flag: "--poll", env: "PIDONE_POLL" });
+  const single = raw.singleChild === true ? true : env.PIDONE_SINGLE_CHILD !== undefined ? parseBool(env.PIDONE_SINGLE_CHILD, "PIDONE_SINGLE_CHILD") : false;
+
+  const restartSignal = parseSignal(rsig.text, rsig.from);
+  if (RESERVED_SIGNALS.has(restartSignal)) {
+    throw new ConfigError(`${rsig.from}: ${restartSignal} cannot be the restart signal (it stops pidone or cannot be caught; try SIGUSR1 or SIGHUP)`);
+  }
+  const pollText = poll.value === undefined ? "" : String(poll.value).trim();
+  const trigger = parseOptionalPath(raw.triggerFile, env, { flag: "--trigger-file", env: "PIDONE_TRIGGER_FILE" }, DEFAULTS.triggerFile, cwd);
+  const control = parseOptionalPath(raw.controlSocket, env, { flag: "--control-socket", env: "PIDONE_CONTROL_SOCKET" }, DEFAULTS.controlSocket, cwd);
+  const ignore = list(raw.ignore, env, "PIDONE_IGNORE");
+
+  const config: Config = {
+    command: cmd,
+    args,
+    stopTimeoutMs: parseDuration(stop.text, "s", stop.from),
+    signalScope: single ? "child" : "group",
+    restart: parseChoice(restart.text, ["on-failure", "always", "never"] as const, restart.from),
+    maxRestarts: parseCount(maxR.text, maxR.from),
+    restartWindowMs: parseDuration(window.text, "s", window.from),
+    restartSignal,
+    triggerFile: trigger.path,
+    triggerFileExplicit: trigger.explicit,
+    watch: list(raw.watch, env, "PIDONE_WATCH").map((p) => path.resolve(cwd, p)),
+    ignore: [...DEFAULTS.ignore, ...ignore],
+    debounceMs: parseDuration(debounce.text, "ms", debounce.from),
+    pollMs: pollText === "" || pollText === "off" ? null : parseDuration(pollText, "ms", poll.from),
+    controlSocket: control.path,
+    controlSocketExplicit: control.explicit,
+    logLevel: parseChoice(level.text, LOG_LEVELS, level.from),
+    logFormat: parseChoice(format.text, ["json", "pretty", "auto"] as const, format.from),
+  };
+  if (config.pollMs === 0) throw new ConfigError(`${poll.from}: polling interval must be above 0`);
+  return Object.freeze(config);
+}

@@ -1,0 +1,78 @@
+// The command line: commander turns argv into raw option strings; config.ts validates them.
+import { Command, CommanderError, Option } from "commander";
+import { ConfigError, DEFAULTS, type RawOptions } from "./config.js";
+
+/** What the command line asks for. */
+export type Invocation =
+  | { kind: "run"; raw: RawOptions; command: string[] }
+  | { kind: "client"; action: "restart" | "status"; socket?: string; timeout?: string; json: boolean }
+  | { kind: "done" };
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+function env(name: string, extra = ""): string {
+  return `(env ${name}${extra})`;
+}
+
+/** Parse argv (without node and script). Throws ConfigError for anything malformed. */
+export function parseArgs(argv: readonly string[], version: string): Invocation {
+  // `pidone restart` / `pidone status` talk to a running pidone. Checked before commander so an
+  // app that happens to be called "restart" still works after `--`.
+  if (argv[0] === "restart" || argv[0] === "status") return parseClient(argv[0], argv.slice(1), version);
+
+  const program = new Command("pidone")
+    .usage("[options] -- <command> [args...]\n       pidone restart [--socket PATH] [--timeout DURATION]\n       pidone status [--socket PATH] [--json]")
+    .description("PID 1 for containers: runs <command> as its child, forwards signals, reaps zombies, and restarts the app in place on SIGUSR1, a trigger file, file changes, `pidone restart` or a crash.")
+    .version(version, "-V, --version")
+    .argument("[command...]", "the app and its arguments, passed as-is (no shell)")
+    .passThroughOptions()
+    .addOption(new Option("--stop-timeout <duration>", `grace period after the stop signal before SIGKILL ${env("PIDONE_STOP_TIMEOUT", `, default ${DEFAULTS.stopTimeout}`)}`))
+    .addOption(new Option("--single-child", `signal only the app process, not its process group; for pre-fork servers such as gunicorn ${env("PIDONE_SINGLE_CHILD")}`))
+    .addOption(new Option("--restart <policy>", `when the app exits on its own: on-failure, always or never ${env("PIDONE_RESTART", ", default on-failure")}`))
+    .addOption(new Option("--max-restarts <n>", `give up after this many crash restarts within --restart-window ${env("PIDONE_MAX_RESTARTS", `, default ${DEFAULTS.maxRestarts}`)}`))
+    .addOption(new Option("--restart-window <duration>", `window for --max-restarts ${env("PIDONE_RESTART_WINDOW", `, default ${DEFAULTS.restartWindow}`)}`))
+    .addOption(new Option("--restart-signal <signal>", `signal that restarts the app (not forwarded) ${env("PIDONE_RESTART_SIGNAL", ", default SIGUSR1")}`))
+    .addOption(new Option("--trigger-file <path>", `restart when this file is created or touched; removed after use ${env("PIDONE_TRIGGER_FILE", `, default ${DEFAULTS.triggerFile}`)}`))
+    .addOption(new Option("--no-trigger-file", "do not watch a trigger file"))
+    .addOption(new Option("--watch <path>", `restart when files under this path change (repeatable) ${env("PIDONE_WATCH", ", comma-separated")}`).argParser(collect))
+    .addOption(new Option("--ignore <glob>", `ignore matching paths when watching (repeatable; .git, node_modules, __pycache__, *.pyc are always ignored) ${env("PIDONE_IGNORE", ", comma-separated")}`).argParser(collect))
+    .addOption(new Option("--debounce <duration>", `quiet time after the last change before restarting ${env("PIDONE_DEBOUNCE", `, default ${DEFAULTS.debounce}`)}`))
+    .addOption(new Option("--poll <duration>", `poll files at this interval instead of inotify (NFS, some volume mounts) ${env("PIDONE_POLL")}`))
+    .addOption(new Option("--control-socket <path>", `unix socket for pidone restart/status ${env("PIDONE_CONTROL_SOCKET", `, default ${DEFAULTS.controlSocket}`)}`))
+    .addOption(new Option("--no-control-socket", "do not listen for pidone restart/status"))
+    .addOption(new Option("--log-level <level>", `debug, info, warn, error or silent ${env("PIDONE_LOG_LEVEL", ", default info")}`))
+    .addOption(new Option("--log-format <format>", `json, pretty, or auto (pretty on a TTY) ${env("PIDONE_LOG_FORMAT", ", default auto")}`))
+    .helpOption("-h, --help", "show this help")
+    .addHelpText("after", "\nA flag wins over its variable. Durations: 500ms, 10s, 2m (a bare number: seconds for timeouts and windows, ms for --debounce and --poll).\nExamples:\n  pidone -- python app.py\n  pidone --watch /app --single-child -- gunicorn -w 2 app:app\n  kill -USR1 1 | touch .restart_trigger | pidone restart");
+  return run(program, argv, (cmd) => ({ kind: "run", raw: cmd.opts<RawOptions>(), command: cmd.args }));
+}
+
+function parseClient(action: "restart" | "status", argv: readonly string[], version: string): Invocation {
+  const program = new Command(`pidone ${action}`)
+    .description(action === "restart"
+      ? "Ask the running pidone to restart the app; waits until the new app process runs and prints its pid."
+      : "Print the running pidone's status: app pid, uptime, restarts, last exit and last restart reason.")
+    .version(version, "-V, --version")
+    .addOption(new Option("--socket <path>", `control socket ${env("PIDONE_CONTROL_SOCKET", `, default ${DEFAULTS.controlSocket}`)}`))
+    .helpOption("-h, --help", "show this help");
+  if (action === "restart") program.addOption(new Option("--timeout <duration>", "how long to wait for the new app process (default 30s)"));
+  else program.addOption(new Option("--json", "print JSON"));
+  return run(program, argv, (cmd) => {
+    const o = cmd.opts<{ socket?: string; timeout?: string; json?: boolean }>();
+    return { kind: "client", action, socket: o.socket, timeout: o.timeout, json: o.json === true };
+  });
+}
+
+function run(program: Command, argv: readonly string[], done: (cmd: Command) => Invocation): Invocation {
+  program.exitOverride().configureOutput({ writeErr: () => {}, outputError: () => {} });
+  try {
+    program.parse(argv as string[], { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return { kind: "done" };
+      throw new ConfigError(`${err.message.replace(/^error: /, "")} (see ${program.name()} --help)`);
+    }
+    throw err;
+  }
+  return done(program);
+}

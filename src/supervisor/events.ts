@@ -1,0 +1,65 @@
+// The vocabulary shared by every part of pidone: what can happen to the app (events),
+// and what the supervisor asks the outside world to do about it (effects).
+// Pure types only: no node:* imports, so the state machine stays testable without processes.
+
+/** How a process ended: an exit code, or the name of the signal that killed it. */
+export type ExitStatus = { code: number; signal: null } | { code: null; signal: string };
+
+/** Where a restart request came from; logged with every restart. */
+export type RestartSource = "signal" | "trigger-file" | "watch" | "control" | "crash";
+
+/** Everything that can happen to the supervisor. `at` is a monotonic time in ms. */
+export type Event =
+  | { type: "start"; at: number }
+  | { type: "spawned"; pid: number; at: number }
+  | { type: "spawn-failed"; errno: string; message: string; at: number }
+  | { type: "app-exited"; pid: number; status: ExitStatus; at: number }
+  | { type: "tree-empty"; at: number }
+  | { type: "restart-requested"; source: RestartSource; detail?: string; at: number }
+  | { type: "stop-requested"; signal: string; at: number }
+  | { type: "forward-signal"; signal: string; at: number }
+  | { type: "timer"; name: TimerName; token: number; at: number }
+  | { type: "internal-error"; message: string; at: number };
+
+/** Timers the machine arms; a fired timer carries the token it was armed with. */
+export type TimerName = "stop-deadline" | "kill-grace" | "backoff";
+
+/** Why pidone is ending; `exit-code.ts` maps each to a number. */
+export type Outcome =
+  | { kind: "app-exited"; status: ExitStatus }
+  | { kind: "gave-up"; status: ExitStatus; restarts: number }
+  | { kind: "spawn-failed"; errno: string; message: string }
+  | { kind: "stopped-idle"; signal: string; last: ExitStatus | null }
+  | { kind: "internal-error"; message: string };
+
+/** Log severity for `log` effects. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** What the machine asks the runner to do; the runner performs them in order. */
+export type Effect =
+  | { type: "spawn"; generation: number }
+  /** Send `signal` to the app: its process group, or only the direct child. */
+  | { type: "signal"; pid: number; signal: string; scope: "group" | "child" }
+  /** After the app exited: if descendants remain, send `signal` to those outside `skipGroup`
+   *  (the group already got it); report `tree-empty` once none remain. */
+  | { type: "sweep"; signal: string; skipGroup: number | null }
+  /** SIGKILL the app's process group (id `pid`) and every remaining descendant of pidone. */
+  | { type: "kill-tree"; pid: number }
+  | { type: "set-timer"; name: TimerName; ms: number; token: number }
+  | { type: "cancel-timer"; name: TimerName }
+  | { type: "exit"; outcome: Outcome }
+  | { type: "log"; level: LogLevel; event: string; fields: Record<string, unknown> };
+
+/** Read-only view of the supervisor, for `pidone status` and the control socket. */
+export interface StatusSnapshot {
+  state: string;
+  pid: number | null;
+  generation: number;
+  startedAt: number | null;
+  restarts: number;
+  lastExit: ExitStatus | null;
+  lastRestartReason: string | null;
+}
+
+/** Something that accepts events: the only thing a source is given. */
+export type Dispatch = (event: Event) => void;

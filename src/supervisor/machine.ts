@@ -1,0 +1,349 @@
+// The one state machine that owns the app's lifecycle: transition(model, event) -> {model, effects}.
+// Pure: no I/O, no clocks (time comes in on events), no node:* imports. Every restart source,
+// every signal and every child exit arrives here as an Event; the runner carries out the Effects.
+import type { Effect, Event, ExitStatus, Outcome } from "./events.js";
+import type { Context, Model, Policy, Request, RestartInfo, State, Then } from "./state.js";
+import { describeStatus, spawnFailureCode } from "../exit-code.js";
+
+/** Result of one transition. */
+export interface Step {
+  model: Model;
+  effects: Effect[];
+}
+
+/** Signals whose default action (stop) the kernel discards for an orphaned process group,
+ *  which the app's group is (its parent, pidone, sits in another session). Like dumb-init in
+ *  setsid mode, pidone sends SIGSTOP instead so Ctrl-Z still suspends the app. */
+const JOB_CONTROL_STOPS = new Set(["SIGTSTP", "SIGTTIN", "SIGTTOU"]);
+
+/** Stop signals that, sent a second time during a shutdown, mean "kill now". */
+const IMPATIENT = new Set(["SIGINT", "SIGTERM"]);
+
+const log = (level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown> = {}): Effect => ({
+  type: "log", level, event, fields,
+});
+
+/** Apply one event. Unknown or stale events leave the model unchanged. */
+export function transition(model: Model, event: Event, policy: Policy): Step {
+  const { state } = model;
+  if (event.type === "internal-error") return onInternalError(model, event.message, event.at, policy);
+  switch (state.kind) {
+    case "idle":
+      return fromIdle(model, event);
+    case "starting":
+      return fromStarting(model, state, event, policy);
+    case "running":
+      return fromRunning(model, state, event, policy);
+    case "stopping":
+      return fromStopping(model, state, event, policy);
+    case "backoff":
+      return fromBackoff(model, state, event);
+    case "exited":
+      return same(model);
+  }
+}
+
+function same(model: Model, effects: Effect[] = []): Step {
+  return { model, effects };
+}
+
+function withState(model: Model, state: State, ctx: Partial<Context> = {}): Model {
+  return { state, ctx: { ...model.ctx, ...ctx } };
+}
+
+function exitWith(model: Model, outcome: Outcome, effects: Effect[] = []): Step {
+  return { model: withState(model, { kind: "exited", outcome }), effects: [...effects, { type: "exit", outcome }] };
+}
+
+function spawnGeneration(model: Model, restart: RestartInfo | null, pending: Request | null = null): Step {
+  const generation = model.ctx.generation + 1;
+  return {
+    model: withState(model, { kind: "starting", generation, restart, pending, stopSignal: null }, { generation }),
+    effects: [{ type: "spawn", generation }],
+  };
+}
+
+function fromIdle(model: Model, event: Event): Step {
+  if (event.type === "start") return spawnGeneration(model, null);
+  if (event.type === "stop-requested") return exitWith(model, { kind: "stopped-idle", signal: event.signal, last: null });
+  return same(model);
+}
+
+function fromStarting(model: Model, state: Extract<State, { kind: "starting" }>, event: Event, policy: Policy): Step {
+  switch (event.type) {
+    case "spawned": {
+      const running: State = { kind: "running", generation: state.generation, pid: event.pid, startedAt: event.at };
+      const r = state.restart;
+      const ctx: Partial<Context> = { lastStartedAt: event.at };
+      const effects: Effect[] = [];
+      if (r) {
+        ctx.restarts = model.ctx.restarts + 1;
+        ctx.lastRestartReason = r.source;
+        effects.push(log("info", "restart", {
+          source: r.source, ...(r.detail ? { detail: r.detail } : {}),
+          oldPid: r.oldPid, oldStatus: describeStatus(r.oldStatus), newPid: event.pid, generation: state.generation,
+          downMs: round(event.at - (r.exitedAt ?? r.requestedAt)), totalMs: round(event.at - r.requestedAt),
+        }));
+      } else {
+        effects.push(log("info", "spawned", { pid: event.pid, generation: state.generation }));
+      }
+      let step: Step = { model: withState(model, running, ctx), effects };
+      // Requests that arrived while this generation was being started: at most one more restart.
+      if (state.stopSignal) step = chain(step, { type: "stop-requested", signal: state.stopSignal, at: event.at }, policy);
+      else if (state.pending) step = chain(step, { type: "restart-requested", ...state.pending, at: event.at }, policy);
+      return step;
+    }
+    case "spawn-failed": {
+      const effects = [log("error", "spawn-failed", { errno: event.errno, message: event.message, generation: state.generation })];
+      if (state.stopSignal) return exitWith(model, { kind: "stopped-idle", signal: state.stopSignal, last: model.ctx.lastExit }, effects);
+      // Before the first app ever ran, a bad command is a configuration error: fail fast.
+      if (state.restart === null) return exitWith(model, { kind: "spawn-failed", errno: event.errno, message: event.message }, effects);
+      // Afterwards pidone must not die of it (the file may be mid-sync): treat it like a crash.
+      const status: ExitStatus = { code: spawnFailureCode(event.errno), signal: null };
+      const stopping: Extract<State, { kind: "stopping" }> = {
+        kind: "stopping", generation: state.generation, pid: 0, startedAt: event.at, then: { kind: "after-crash" },
+        requestedAt: event.at, status, exitedAt: event.at, killed: false, token: 0, pending: null,
+      };
+      const step = afterCrash(withState(model, stopping, { lastExit: status }), stopping, event.at, policy);
+      return { model: step.model, effects: [...effects, ...step.effects] };
+    }
+    case "restart-requested":
+      return same(withState(model, { ...state, pending: state.pending ?? requestOf(event) }), [
+        log("debug", "restart-coalesced", { source: event.source }),
+      ]);
+    case "stop-requested":
+      return same(withState(model, { ...state, stopSignal: event.signal }));
+    default:
+      return same(model);
+  }
+}
+
+function fromRunning(model: Model, state: Extract<State, { kind: "running" }>, event: Event, policy: Policy): Step {
+  switch (event.type) {
+    case "restart-requested":
+      return beginStop(model, state, { kind: "respawn", request: requestOf(event) }, "SIGTERM", event.at, policy, [
+        log("info", "restart-requested", { source: event.source, ...(event.detail ? { detail: event.detail } : {}), pid: state.pid }),
+      ]);
+    case "stop-requested":
+      return beginStop(model, state, { kind: "exit", signal: event.signal }, event.signal, event.at, policy, [
+        log("info", "stopping", { signal: event.signal, pid: state.pid, stopTimeoutMs: policy.stopTimeoutMs }),
+      ]);
+    case "forward-signal":
+      return same(model, forward(state.pid, event.signal, policy));
+    case "app-exited": {
+      if (event.pid !== state.pid) return same(model);
+      // The app ended on its own. Clean up what it left behind before deciding anything.
+      const token = model.ctx.nextToken;
+      const stopping: State = {
+        kind: "stopping", generation: state.generation, pid: state.pid, startedAt: state.startedAt,
+        then: { kind: "after-crash" }, requestedAt: event.at, status: event.status, exitedAt: event.at,
+        killed: false, token, pending: null,
+      };
+      return {
+        model: withState(model, stopping, { nextToken: token + 1, lastExit: event.status }),
+        effects: [
+          log(isClean(event.status) ? "info" : "warn", "app-exited", { pid: state.pid, status: describeStatus(event.status), uptimeMs: round(event.at - state.startedAt) }),
+          { type: "set-timer", name: "stop-deadline", ms: policy.stopTimeoutMs, token },
+          { type: "sweep", signal: "SIGTERM", skipGroup: null },
+        ],
+      };
+    }
+    default:
+      return same(model);
+  }
+}
+
+function beginStop(
+  model: Model, state: Extract<State, { kind: "running" }>, then: Then, signal: string, at: number, policy: Policy, effects: Effect[],
+): Step {
+  const token = model.ctx.nextToken;
+  const stopping: State = {
+    kind: "stopping", generation: state.generation, pid: state.pid, startedAt: state.startedAt, then,
+    requestedAt: at, status: null, exitedAt: null, killed: false, token, pending: null,
+  };
+  return {
+    model: withState(model, stopping, { nextToken: token + 1 }),
+    effects: [
+      ...effects,
+      { type: "signal", pid: state.pid, signal, scope: policy.signalScope },
+      { type: "set-timer", name: "stop-deadline", ms: policy.stopTimeoutMs, token },
+    ],
+  };
+}
+
+function fromStopping(model: Model, state: Extract<State, { kind: "stopping" }>, event: Event, policy: Policy): Step {
+  switch (event.type) {
+    case "app-exited": {
+      if (event.pid !== state.pid || state.status !== null) return same(model);
+      const next = { ...state, status: event.status, exitedAt: event.at };
+      const signal = state.then.kind === "exit" ? state.then.signal : "SIGTERM";
+      return same(withState(model, next, { lastExit: event.status }), [
+        log("info", "app-exited", { pid: state.pid, status: describeStatus(event.status), stopMs: round(event.at - state.requestedAt) }),
+        // Group members already got the signal; what left the group (setsid, double fork) gets it now.
+        { type: "sweep", signal, skipGroup: state.killed ? null : policy.signalScope === "group" ? state.pid : null },
+      ]);
+    }
+    case "tree-empty":
+      if (state.status === null) return same(model);
+      return finishStop(model, state, event.at, policy);
+    case "restart-requested":
+      switch (state.then.kind) {
+        case "respawn":
+          return same(withState(model, { ...state, pending: state.pending ?? requestOf(event) }), [
+            log("debug", "restart-coalesced", { source: event.source }),
+          ]);
+        case "after-crash":
+          // The developer asked for a restart while a crash was being cleaned up: do that, no backoff.
+          return same(withState(model, { ...state, then: { kind: "respawn", request: requestOf(event) } }));
+        default:
+          return same(model, [log("debug", "restart-ignored", { source: event.source, reason: "stopping" })]);
+      }
+    case "stop-requested": {
+      if (state.then.kind === "exit") {
+        if (IMPATIENT.has(event.signal) && !state.killed) {
+          return killNow(model, state, policy, log("warn", "kill-now", { signal: event.signal, reason: "second stop signal" }));
+        }
+        return same(model, state.status === null ? forward(state.pid, event.signal, policy) : []);
+      }
+      const next = { ...state, then: { kind: "exit", signal: event.signal } as Then };
+      const effects: Effect[] = [log("info", "stopping", { signal: event.signal, pid: state.pid, during: state.then.kind })];
+      if (state.status === null && !state.killed) effects.push(...forward(state.pid, event.signal, policy));
+      return same(withState(model, next), effects);
+    }
+    case "forward-signal":
+      return same(model, state.status === null && !state.killed ? forward(state.pid, event.signal, policy) : []);
+    case "timer":
+      if (event.token !== state.token) return same(model);
+      if (event.name === "stop-deadline") {
+        return killNow(model, state, policy, log("warn", "stop-timeout", { pid: state.pid, stopTimeoutMs: policy.stopTimeoutMs }));
+      }
+      if (event.name === "kill-grace") {
+        // Something survived SIGKILL (uninterruptible sleep?). Carry on rather than hang forever.
+        const effects = [log("error", "leftovers-survived-kill", { pid: state.pid, graceMs: policy.killGraceMs })];
+        const status = state.status ?? { code: null, signal: "SIGKILL" };
+        const step = finishStop(withState(model, { ...state, status }), { ...state, status, exitedAt: state.exitedAt ?? event.at }, event.at, policy);
+        return { model: step.model, effects: [...effects, ...step.effects] };
+      }
+      return same(model);
+    default:
+      return same(model);
+  }
+}
+
+function killNow(model: Model, state: Extract<State, { kind: "stopping" }>, policy: Policy, why: Effect): Step {
+  return same(withState(model, { ...state, killed: true }), [
+    why,
+    { type: "kill-tree", pid: state.pid },
+    { type: "cancel-timer", name: "stop-deadline" },
+    { type: "set-timer", name: "kill-grace", ms: policy.killGraceMs, token: state.token },
+  ]);
+}
+
+function finishStop(model: Model, state: Extract<State, { kind: "stopping" }>, at: number, policy: Policy): Step {
+  const cancel: Effect[] = [
+    { type: "cancel-timer", name: "stop-deadline" },
+    { type: "cancel-timer", name: "kill-grace" },
+  ];
+  const status = state.status as ExitStatus;
+  const then = state.then;
+  switch (then.kind) {
+    case "exit":
+      return exitWith(model, { kind: "app-exited", status }, cancel);
+    case "internal-error":
+      return exitWith(model, { kind: "internal-error", message: then.message }, cancel);
+    case "respawn": {
+      const info: RestartInfo = { ...then.request, oldPid: state.pid, oldStatus: status, requestedAt: state.requestedAt, exitedAt: state.exitedAt };
+      const step = spawnGeneration(model, info, state.pending);
+      return { model: step.model, effects: [...cancel, ...step.effects] };
+    }
+    case "after-crash": {
+      const step = afterCrash(model, state, at, policy);
+      return { model: step.model, effects: [...cancel, ...step.effects] };
+    }
+  }
+}
+
+/** The app ended on its own and its tree is gone: restart (with backoff), give up, or exit. */
+function afterCrash(model: Model, state: Extract<State, { kind: "stopping" }>, at: number, policy: Policy): Step {
+  const status = state.status as ExitStatus;
+  if (policy.restart === "never" || (policy.restart === "on-failure" && isClean(status))) {
+    return exitWith(model, { kind: "app-exited", status });
+  }
+  const uptime = (state.exitedAt ?? at) - state.startedAt;
+  const recent = uptime >= policy.backoffResetMs ? [] : model.ctx.crashes.filter((t) => at - t < policy.restartWindowMs);
+  const crashes = [...recent, at];
+  if (crashes.length > policy.maxRestarts) {
+    return exitWith(withState(model, model.state, { crashes }), { kind: "gave-up", status, restarts: crashes.length - 1 }, [
+      log("error", "gave-up", { status: describeStatus(status), crashes: crashes.length, maxRestarts: policy.maxRestarts, restartWindowMs: policy.restartWindowMs }),
+    ]);
+  }
+  const delayMs = Math.min(policy.backoffInitialMs * 2 ** (crashes.length - 1), policy.backoffMaxMs);
+  const token = model.ctx.nextToken;
+  const restart: RestartInfo = { source: "crash", oldPid: state.pid, oldStatus: status, requestedAt: state.exitedAt ?? at, exitedAt: state.exitedAt };
+  return {
+    model: withState(model, { kind: "backoff", token, delayMs, last: status, restart }, { crashes, nextToken: token + 1 }),
+    effects: [
+      log("warn", "backoff", { status: describeStatus(status), attempt: crashes.length, delayMs, maxRestarts: policy.maxRestarts }),
+      { type: "set-timer", name: "backoff", ms: delayMs, token },
+    ],
+  };
+}
+
+function fromBackoff(model: Model, state: Extract<State, { kind: "backoff" }>, event: Event): Step {
+  const cancel: Effect = { type: "cancel-timer", name: "backoff" };
+  switch (event.type) {
+    case "timer":
+      if (event.name !== "backoff" || event.token !== state.token) return same(model);
+      return spawnGeneration(model, state.restart);
+    case "restart-requested": {
+      const step = spawnGeneration(model, { ...state.restart, ...requestOf(event), requestedAt: event.at });
+      return { model: step.model, effects: [cancel, ...step.effects] };
+    }
+    case "stop-requested":
+      return exitWith(model, { kind: "stopped-idle", signal: event.signal, last: state.last }, [cancel]);
+    default:
+      return same(model);
+  }
+}
+
+function onInternalError(model: Model, message: string, at: number, policy: Policy): Step {
+  const { state } = model;
+  const why = log("error", "internal-error", { message });
+  const outcome: Outcome = { kind: "internal-error", message };
+  switch (state.kind) {
+    case "running":
+      return beginStop(model, state, { kind: "internal-error", message }, "SIGTERM", at, policy, [why]);
+    case "stopping":
+      return same(withState(model, { ...state, then: { kind: "internal-error", message } }), [why]);
+    case "exited":
+      return same(model);
+    default:
+      return exitWith(model, outcome, [why, { type: "cancel-timer", name: "backoff" }]);
+  }
+}
+
+/** Feed a follow-up event to the model a step produced, keeping both steps' effects. */
+function chain(step: Step, event: Event, policy: Policy): Step {
+  const next = transition(step.model, event, policy);
+  return { model: next.model, effects: [...step.effects, ...next.effects] };
+}
+
+function forward(pid: number, signal: string, policy: Policy): Effect[] {
+  const sent = JOB_CONTROL_STOPS.has(signal) ? "SIGSTOP" : signal;
+  return [
+    log("debug", "signal-forwarded", { signal, ...(sent !== signal ? { sent } : {}), pid, scope: policy.signalScope }),
+    { type: "signal", pid, signal: sent, scope: policy.signalScope },
+  ];
+}
+
+function requestOf(event: Extract<Event, { type: "restart-requested" }>): Request {
+  return event.detail ? { source: event.source, detail: event.detail } : { source: event.source };
+}
+
+function isClean(status: ExitStatus): boolean {
+  return status.code === 0;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

@@ -1,0 +1,172 @@
+// Runs the machine: feeds it events one at a time, carries out the effects it returns, and turns
+// the outside world's answers (spawned, exited, timers, reaped) back into events.
+import type { Logger } from "pino";
+import type { Effect, Event, Outcome, StatusSnapshot } from "./events.js";
+import { transition } from "./machine.js";
+import { initialModel, type Model, type Policy } from "./state.js";
+import { spawnApp } from "../child/spawn.js";
+import { killTree, signalApp, signalDescendants } from "../child/kill-tree.js";
+import { Reaper } from "../reaper/reaper.js";
+import type { Libc } from "../sys/libc.js";
+
+/** What the runner needs from its surroundings. */
+export interface RunnerOptions {
+  command: string;
+  args: readonly string[];
+  policy: Policy;
+  log: Logger;
+  libc: Libc | null;
+  /** Called once, with how pidone ends. */
+  onExit(outcome: Outcome): void;
+}
+
+/** Monotonic milliseconds. */
+export const now = (): number => performance.now();
+
+/** The supervisor: the machine plus the effects it needs. */
+export class Runner {
+  private model: Model = initialModel();
+  private readonly queue: Event[] = [];
+  private draining = false;
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Pids Node spawned and will wait for itself: the reaper must never touch these. */
+  private readonly owned = new Set<number>();
+  private readonly reaper: Reaper;
+  private readonly listeners = new Set<(s: StatusSnapshot) => void>();
+  private exited = false;
+
+  constructor(private readonly opts: RunnerOptions) {
+    this.reaper = new Reaper(opts.libc, this.owned);
+  }
+
+  /** Feed one event. Events raised while effects run are queued, never nested. */
+  dispatch = (event: Event): void => {
+    this.queue.push(event);
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const next = this.queue.shift() as Event;
+        const step = transition(this.model, next, this.opts.policy);
+        this.model = step.model;
+        for (const effect of step.effects) this.run(effect);
+      }
+    } finally {
+      this.draining = false;
+    }
+    if (this.listeners.size > 0) {
+      const snap = this.snapshot();
+      for (const l of this.listeners) l(snap);
+    }
+  };
+
+  /** Reap orphans; while a generation is stopping, report when nothing of it is left. Runs on SIGCHLD. */
+  onChildSignal = (): void => {
+    const { reaped, remaining } = this.reaper.reap();
+    if (reaped.length > 0) this.opts.log.debug({ event: "reaped", count: reaped.length, pids: reaped.slice(0, 20) });
+    if (remaining === 0 && this.model.state.kind === "stopping") this.dispatch({ type: "tree-empty", at: now() });
+  };
+
+  /** The current status, for `pidone status`. */
+  snapshot(): StatusSnapshot {
+    const { state, ctx } = this.model;
+    const live = state.kind === "running" || (state.kind === "stopping" && state.status === null);
+    return {
+      state: state.kind,
+      pid: live ? state.pid : null,
+      generation: ctx.generation,
+      startedAt: live ? state.startedAt : null,
+      restarts: ctx.restarts,
+      lastExit: ctx.lastExit,
+      lastRestartReason: ctx.lastRestartReason,
+    };
+  }
+
+  /** Be told of every state change; returns the unsubscribe function. */
+  subscribe(listener: (s: StatusSnapshot) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Emergency stop for when the machine itself failed: kill everything, synchronously. */
+  killEverything(): void {
+    const s = this.model.state;
+    killTree(s.kind === "running" || s.kind === "stopping" ? s.pid : null);
+  }
+
+  private run(effect: Effect): void {
+    const { log } = this.opts;
+    switch (effect.type) {
+      case "log":
+        log[effect.level]({ event: effect.event, ...effect.fields });
+        return;
+      case "spawn":
+        return this.spawn();
+      case "signal":
+        try {
+          signalApp(effect.pid, effect.signal as NodeJS.Signals, effect.scope);
+        } catch (err) {
+          log.warn({ event: "signal-failed", signal: effect.signal, pid: effect.pid, error: (err as Error).message });
+        }
+        return;
+      case "sweep":
+        return this.sweep(effect.signal as NodeJS.Signals, effect.skipGroup);
+      case "kill-tree": {
+        const killed = killTree(effect.pid);
+        log.debug({ event: "killed-tree", pid: effect.pid, killed });
+        // SIGKILLed processes report through SIGCHLD; check now in case all were already zombies.
+        this.onChildSignal();
+        return;
+      }
+      case "set-timer": {
+        this.cancel(effect.name);
+        const { name, token } = effect;
+        this.timers.set(name, setTimeout(() => {
+          this.timers.delete(name);
+          this.dispatch({ type: "timer", name, token, at: now() });
+        }, effect.ms));
+        return;
+      }
+      case "cancel-timer":
+        return this.cancel(effect.name);
+      case "exit":
+        if (this.exited) return;
+        this.exited = true;
+        for (const name of [...this.timers.keys()]) this.cancel(name);
+        this.opts.onExit(effect.outcome);
+        return;
+    }
+  }
+
+  private spawn(): void {
+    const pid = spawnApp(this.opts.command, this.opts.args, {
+      onExit: (status) => {
+        // libuv has collected this pid: it is no longer Node's, and may be reused by an orphan.
+        this.owned.delete(pidRef);
+        this.dispatch({ type: "app-exited", pid: pidRef, status, at: now() });
+        this.onChildSignal();
+      },
+      onError: (errno, message) => this.dispatch({ type: "spawn-failed", errno, message, at: now() }),
+    });
+    const pidRef = pid ?? -1;
+    if (pid === null) return;
+    this.owned.add(pid);
+    this.dispatch({ type: "spawned", pid, at: now() });
+  }
+
+  private sweep(signal: NodeJS.Signals, skipGroup: number | null): void {
+    const { remaining } = this.reaper.reap();
+    if (remaining === 0) {
+      this.dispatch({ type: "tree-empty", at: now() });
+      return;
+    }
+    const n = signalDescendants(signal, skipGroup);
+    this.opts.log.debug({ event: "sweep", signal, signalled: n, remaining });
+  }
+
+  private cancel(name: string): void {
+    const t = this.timers.get(name);
+    if (t) clearTimeout(t);
+    this.timers.delete(name);
+  }
+}

@@ -1,0 +1,88 @@
+// The supervisor's state: a discriminated union whose data belongs to the state it describes,
+// plus the few counters that outlive any one state (the context).
+import type { ExitStatus, Outcome, RestartSource } from "./events.js";
+
+/** A restart request waiting for its turn (coalesced while a restart is under way). */
+export interface Request {
+  source: RestartSource;
+  detail?: string;
+}
+
+/** What a generation is being replaced for, carried until the new one is spawned (for the log). */
+export interface RestartInfo extends Request {
+  oldPid: number;
+  oldStatus: ExitStatus | null;
+  requestedAt: number;
+  exitedAt: number | null;
+}
+
+/** What happens once a stopping generation is gone. */
+export type Then =
+  | { kind: "respawn"; request: Request }
+  | { kind: "exit"; signal: string }
+  | { kind: "after-crash" }
+  | { kind: "internal-error"; message: string };
+
+/** The lifecycle of the app, one generation at a time. */
+export type State =
+  | { kind: "idle" }
+  | { kind: "starting"; generation: number; restart: RestartInfo | null; pending: Request | null; stopSignal: string | null }
+  | { kind: "running"; generation: number; pid: number; startedAt: number }
+  | {
+      kind: "stopping";
+      generation: number;
+      pid: number;
+      startedAt: number;
+      then: Then;
+      requestedAt: number;
+      /** Null while the app (the direct child) is still alive. */
+      status: ExitStatus | null;
+      exitedAt: number | null;
+      /** True once SIGKILL went out: the deadline passed or a second stop signal came. */
+      killed: boolean;
+      token: number;
+      pending: Request | null;
+    }
+  | { kind: "backoff"; token: number; delayMs: number; last: ExitStatus; restart: RestartInfo }
+  | { kind: "exited"; outcome: Outcome };
+
+/** Counters that survive state changes. */
+export interface Context {
+  generation: number;
+  restarts: number;
+  /** Times (ms) of recent unexpected exits, for --max-restarts within --restart-window. */
+  crashes: number[];
+  lastExit: ExitStatus | null;
+  lastRestartReason: string | null;
+  lastStartedAt: number | null;
+  nextToken: number;
+}
+
+/** The whole model the machine transforms. */
+export interface Model {
+  state: State;
+  ctx: Context;
+}
+
+/** The policy the machine applies: the parts of Config that decide transitions. */
+export interface Policy {
+  signalScope: "group" | "child";
+  stopTimeoutMs: number;
+  /** After SIGKILL, how long to wait for the tree to vanish before carrying on regardless. */
+  killGraceMs: number;
+  restart: "on-failure" | "always" | "never";
+  maxRestarts: number;
+  restartWindowMs: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  /** An app that stayed up this long before crashing starts its backoff afresh. */
+  backoffResetMs: number;
+}
+
+/** The model before the first event. */
+export function initialModel(): Model {
+  return {
+    state: { kind: "idle" },
+    ctx: { generation: 0, restarts: 0, crashes: [], lastExit: null, lastRestartReason: null, lastStartedAt: null, nextToken: 1 },
+  };
+}

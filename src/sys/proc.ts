@@ -1,0 +1,79 @@
+// Reading the process table from /proc: the only way to find processes in images that have
+// no ps, pgrep or kill binaries. Never shells out.
+import { readdirSync, readFileSync } from "node:fs";
+
+/** One line of /proc/PID/stat, the fields pidone needs. */
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  state: string;
+}
+
+/** Parse /proc/PID/stat. The command name may hold spaces and parentheses: split after the last ')'. */
+export function parseStat(text: string): ProcInfo | null {
+  const close = text.lastIndexOf(")");
+  if (close < 0) return null;
+  const pid = Number.parseInt(text, 10);
+  const rest = text.slice(close + 2).split(" ");
+  const [state, ppid, pgid] = [rest[0], Number(rest[1]), Number(rest[2])];
+  if (!state || !Number.isFinite(pid) || !Number.isFinite(ppid)) return null;
+  return { pid, ppid, pgid, state };
+}
+
+/** Every process visible in /proc (a PID namespace shows only its own). */
+export function listProcesses(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const name of readdirSync("/proc")) {
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    try {
+      const info = parseStat(readFileSync(`/proc/${name}/stat`, "latin1"));
+      if (info) out.push(info);
+    } catch {
+      // The process exited between readdir and read: nothing to do.
+    }
+  }
+  return out;
+}
+
+/** All descendants of `root` (not `root` itself), by following parent links. */
+export function descendantsOf(root: number, table: ProcInfo[] = listProcesses()): ProcInfo[] {
+  const children = new Map<number, ProcInfo[]>();
+  for (const p of table) {
+    const list = children.get(p.ppid);
+    if (list) list.push(p);
+    else children.set(p.ppid, [p]);
+  }
+  const out: ProcInfo[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    const pid = stack.pop() as number;
+    for (const child of children.get(pid) ?? []) {
+      out.push(child);
+      stack.push(child.pid);
+    }
+  }
+  return out;
+}
+
+let childrenFileWorks: boolean | null = null;
+
+/** Direct children of this process, zombies included. Reads only this process's own children
+ *  list (CONFIG_PROC_CHILDREN), not all of /proc: this runs on every SIGCHLD. Orphans are
+ *  re-parented to the main thread, and libuv forks from it, so the main task's list is complete. */
+export function directChildren(): number[] {
+  if (childrenFileWorks !== false) {
+    try {
+      const text = readFileSync(`/proc/self/task/${process.pid}/children`, "latin1");
+      childrenFileWorks = true;
+      const out: number[] = [];
+      for (const part of text.split(" ")) if (part) out.push(Number(part));
+      return out;
+    } catch {
+      childrenFileWorks = false;
+    }
+  }
+  // Kernels without CONFIG_PROC_CHILDREN: the slow way.
+  return listProcesses().filter((p) => p.ppid === process.pid).map((p) => p.pid);
+}
