@@ -176,11 +176,13 @@ function fromStopping(model: Model, state: Extract<State, { kind: "stopping" }>,
     case "app-exited": {
       if (event.pid !== state.pid || state.status !== null) return same(model);
       const next = { ...state, status: event.status, exitedAt: event.at };
-      const signal = state.then.kind === "exit" ? state.then.signal : "SIGTERM";
+      // What is left gets SIGTERM: what left the group (setsid, double fork) never got a signal,
+      // and group members that got SIGINT or SIGQUIT may ignore it (sh's background jobs do).
+      // Group members that already got SIGTERM are left to finish in their own time.
+      const groupGotTerm = policy.signalScope === "group" && !state.killed && stopSignal(state.then) === "SIGTERM";
       return same(withState(model, next, { lastExit: event.status }), [
         log("info", "app-exited", { pid: state.pid, status: describeStatus(event.status), stopMs: round(event.at - state.requestedAt) }),
-        // Group members already got the signal; what left the group (setsid, double fork) gets it now.
-        { type: "sweep", signal, skipGroup: state.killed ? null : policy.signalScope === "group" ? state.pid : null },
+        { type: "sweep", signal: "SIGTERM", skipGroup: groupGotTerm ? state.pid : null },
       ]);
     }
     case "tree-empty":
@@ -334,6 +336,11 @@ function forward(pid: number, signal: string, policy: Policy): Effect[] {
     log("debug", "signal-forwarded", { signal, ...(sent !== signal ? { sent } : {}), pid, scope: policy.signalScope }),
     { type: "signal", pid, signal: sent, scope: policy.signalScope },
   ];
+}
+
+/** The signal a stop sent to the app (restarts and internal errors stop with SIGTERM). */
+function stopSignal(then: Then): string {
+  return then.kind === "exit" ? then.signal : "SIGTERM";
 }
 
 function requestOf(event: Extract<Event, { type: "restart-requested" }>): Request {

@@ -1,0 +1,238 @@
+// Runs the built bundle (dist/pidone.cjs) as PID 1 of a fresh PID namespace, like a container
+// runtime would, and lets a test wait for what it prints. Every wait has a deadline, and a
+// failed wait reports the captured output.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { descendants } from "./proc.js";
+
+export const ROOT = path.resolve(__dirname, "../..");
+export const BUNDLE = path.join(ROOT, "dist/pidone.cjs");
+export const FIXTURES = path.join(ROOT, "test/fixtures");
+
+/** One pidone log line. */
+export type LogEvent = { event: string; level: number; [k: string]: unknown };
+
+export interface StartOptions {
+  /** pidone options, then `--`, then the app; e.g. ["--restart", "never", "--", "sh", "-c", "exit 3"]. */
+  args: string[];
+  env?: Record<string, string>;
+  /** Working directory (default: a fresh temp dir, removed on cleanup). */
+  cwd?: string;
+  /** Run as PID 1 of a new PID namespace (default), or as an ordinary child (subreaper mode). */
+  namespace?: boolean;
+  /** Extra node flags, e.g. --disable-sigusr1. */
+  nodeArgs?: string[];
+  /** Wrap the command, e.g. ["chroot", "/rootfs"]; goes between unshare and node. */
+  wrap?: string[];
+  node?: string;
+  bundle?: string;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+const running = new Set<Pidone>();
+
+/** A pidone under test. */
+export class Pidone {
+  readonly proc: ChildProcess;
+  readonly dir: string;
+  readonly socket: string;
+  stdout = Buffer.alloc(0);
+  stderr = "";
+  readonly events: LogEvent[] = [];
+  readonly exited: Promise<Exit>;
+  exit: Exit | null = null;
+  private waiters = new Set<() => void>();
+  private ownDir: boolean;
+
+  constructor(opts: StartOptions) {
+    this.ownDir = opts.cwd === undefined;
+    this.dir = opts.cwd ?? mkdtempSync(path.join(tmpdir(), "pidone-test-"));
+    this.socket = path.join(this.dir, "pidone.sock");
+    const node = opts.node ?? process.execPath;
+    const inner = [...(opts.wrap ?? []), node, ...(opts.nodeArgs ?? []), opts.bundle ?? BUNDLE, ...opts.args];
+    const [cmd, ...argv] = opts.namespace === false ? inner : ["unshare", "--pid", "--fork", "--mount-proc", ...inner];
+    this.proc = spawn(cmd as string, argv, {
+      cwd: this.dir,
+      env: { ...process.env, PIDONE_LOG_FORMAT: "json", PIDONE_CONTROL_SOCKET: this.socket, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.proc.stdout?.on("data", (d: Buffer) => {
+      this.stdout = Buffer.concat([this.stdout, d]);
+      this.wake();
+    });
+    let partial = "";
+    this.proc.stderr?.on("data", (d: Buffer) => {
+      const s = d.toString("utf8");
+      this.stderr += s;
+      partial += s;
+      const lines = partial.split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) {
+        if (!line.startsWith("{")) continue;
+        try {
+          const ev = JSON.parse(line) as LogEvent;
+          if (typeof ev.event === "string") this.events.push(ev);
+        } catch {
+          // app output that looks like JSON: not ours
+        }
+      }
+      this.wake();
+    });
+    this.exited = new Promise((resolve) => {
+      this.proc.on("exit", (code, signal) => {
+        this.exit = { code, signal };
+        running.delete(this);
+        this.wake();
+        resolve(this.exit);
+      });
+    });
+    running.add(this);
+  }
+
+  private wake(): void {
+    for (const w of this.waiters) w();
+  }
+
+  /** Resolve when `probe` returns a value (checked on every output and on exit), or fail. */
+  until<T>(probe: () => T | undefined | null | false, what: string, timeoutMs = 10_000): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        let v: T | undefined | null | false;
+        try {
+          v = probe();
+        } catch (err) {
+          done();
+          reject(err);
+          return;
+        }
+        if (v !== undefined && v !== null && v !== false) {
+          done();
+          resolve(v);
+        } else if (this.exit) {
+          done();
+          reject(new Error(`pidone exited (${JSON.stringify(this.exit)}) while waiting for ${what}\n${this.output()}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.output()}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  /** Wait for the `n`-th log event (1-based) matching `event` and `match`. */
+  waitForEvent(event: string, match: (e: LogEvent) => boolean = () => true, timeoutMs = 10_000, n = 1): Promise<LogEvent> {
+    return this.until(() => this.events.filter((e) => e.event === event && match(e))[n - 1], `log event '${event}' #${n}`, timeoutMs);
+  }
+
+  /** Events named `event` so far. */
+  all(event: string): LogEvent[] {
+    return this.events.filter((e) => e.event === event);
+  }
+
+  /** Wait until stdout matches `re` at least `n` times; returns all matches. */
+  waitForStdout(re: RegExp, timeoutMs = 10_000, n = 1): Promise<RegExpMatchArray[]> {
+    const g = new RegExp(re.source, re.flags.includes("g") ? re.flags : `${re.flags}g`);
+    return this.until(() => {
+      const m = [...this.stdout.toString("utf8").matchAll(g)];
+      return m.length >= n ? m : undefined;
+    }, `stdout ${re} x${n}`, timeoutMs);
+  }
+
+  /** Wait for pidone to exit. */
+  async waitExit(timeoutMs = 15_000): Promise<Exit> {
+    await this.until(() => this.exit, "pidone to exit", timeoutMs).catch((err: Error) => {
+      if (this.exit) return;
+      throw err;
+    });
+    return this.exit as Exit;
+  }
+
+  /** Host pid of pidone itself (PID 1 inside the namespace). */
+  get pid1(): number {
+    const unsharePid = this.proc.pid as number;
+    if (this.proc.spawnargs[0] !== "unshare") return unsharePid;
+    const kids = readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, "latin1").trim().split(/\s+/).filter(Boolean);
+    if (kids.length !== 1) throw new Error(`expected unshare to have one child, found [${kids.join(" ")}]`);
+    return Number(kids[0]);
+  }
+
+  /** Signal pidone (PID 1 in its namespace) from the host. */
+  signal(sig: NodeJS.Signals): void {
+    process.kill(this.pid1, sig);
+  }
+
+  /** Processes below pidone (host pids). */
+  tree() {
+    return descendants(this.pid1);
+  }
+
+  output(): string {
+    const out = this.stdout.toString("utf8");
+    return `--- stdout (${out.length} chars, last 3000) ---\n${out.slice(-3000)}\n--- stderr (last 6000) ---\n${this.stderr.slice(-6000)}`;
+  }
+
+  /** Kill the whole namespace (killing its PID 1 kills everything in it) and clean up. */
+  async cleanup(): Promise<void> {
+    if (!this.exit) {
+      try {
+        process.kill(this.pid1, "SIGKILL");
+      } catch {
+        this.proc.kill("SIGKILL");
+      }
+      await Promise.race([this.exited, new Promise((r) => setTimeout(r, 5000))]);
+    }
+    if (this.ownDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Start pidone; register for cleanup with `afterEach(cleanupAll)`. */
+export function startPidone(opts: StartOptions): Pidone {
+  return new Pidone(opts);
+}
+
+/** Kill every pidone a test left running. */
+export async function cleanupAll(): Promise<void> {
+  await Promise.all([...running].map((p) => p.cleanup()));
+}
+
+/** Run pidone to completion (e.g. for option errors). */
+export async function runPidone(opts: StartOptions, timeoutMs = 15_000): Promise<{ exit: Exit; p: Pidone }> {
+  const p = startPidone(opts);
+  try {
+    return { exit: await p.waitExit(timeoutMs), p };
+  } finally {
+    await p.cleanup();
+  }
+}
+
+/** Run a command to completion and capture its output (bounded). */
+export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    c.stdout.on("data", (d) => (stdout += d));
+    c.stderr.on("data", (d) => (stderr += d));
+    const t = setTimeout(() => {
+      c.kill("SIGKILL");
+      reject(new Error(`${cmd} ${args.join(" ")} timed out after ${opts.timeoutMs ?? 15_000} ms\n${stdout}\n${stderr}`));
+    }, opts.timeoutMs ?? 15_000);
+    c.on("exit", (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

@@ -1,0 +1,64 @@
+// Host-side views of a namespace's processes, read from /proc (tests never use ps either).
+import { readFileSync, readdirSync } from "node:fs";
+
+export interface Proc {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  state: string;
+  comm: string;
+  cmdline: string;
+}
+
+export function readProc(pid: number): Proc | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const open = stat.indexOf("(");
+    const close = stat.lastIndexOf(")");
+    const f = stat.slice(close + 2).split(" ");
+    let cmdline = "";
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0").filter(Boolean).join(" ");
+    } catch {
+      // zombie or gone
+    }
+    return { pid, ppid: Number(f[1]), pgid: Number(f[2]), sid: Number(f[3]), state: f[0] as string, comm: stat.slice(open + 1, close), cmdline };
+  } catch {
+    return null;
+  }
+}
+
+export function allProcs(): Proc[] {
+  const out: Proc[] = [];
+  for (const n of readdirSync("/proc")) {
+    if (!/^\d+$/.test(n)) continue;
+    const p = readProc(Number(n));
+    if (p) out.push(p);
+  }
+  return out;
+}
+
+/** Every descendant of `root` (host pids). */
+export function descendants(root: number): Proc[] {
+  const table = allProcs();
+  const out: Proc[] = [];
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop() as number;
+    for (const p of table) if (p.ppid === pid) {
+      out.push(p);
+      stack.push(p.pid);
+    }
+  }
+  return out;
+}
+
+export function zombies(root: number): Proc[] {
+  return descendants(root).filter((p) => p.state === "Z");
+}
+
+export function alive(pid: number): boolean {
+  const p = readProc(pid);
+  return p !== null && p.state !== "Z";
+}
