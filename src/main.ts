@@ -123,11 +123,6 @@ async function supervise(config: Config): Promise<void> {
   closers.push(watchSignals(runner.dispatch, config.restartSignal, now));
   closeInspectorOpenedBySignal(log);
 
-  if (process.pid !== 1) {
-    const ok = libc?.setChildSubreaper() ?? false;
-    log.info({ event: ok ? "subreaper" : "subreaper-failed", pid: process.pid, note: "not PID 1: orphans of the app are re-parented to pidone" });
-  }
-
   // Everything that can be wrong with the configuration is found before the first spawn.
   let trigger = config.triggerFile;
   let control = config.controlSocket;
@@ -153,13 +148,18 @@ async function supervise(config: Config): Promise<void> {
     throw err;
   }
 
+  if (process.pid !== 1) {
+    const ok = libc?.setChildSubreaper() ?? false;
+    log.info({ event: ok ? "subreaper" : "subreaper-failed", pid: process.pid, note: "not PID 1: orphans of the app are re-parented to pidone" });
+  }
+
   runner.dispatch({ type: "start", at: now() });
 
   // Sources that need a scan start after the app, so they do not delay its start.
   const sources: string[] = [`signal:${config.restartSignal}`];
   if (control) sources.push("control");
   if (trigger) {
-    closers.push(await watchTriggerFile(trigger, config.pollMs, runner.dispatch, now, log));
+    closers.push(watchTriggerFile(trigger, config.pollMs, runner.dispatch, now, log));
     sources.push("trigger-file");
   }
   if (config.watch.length > 0) {
