@@ -26,13 +26,10 @@ export function livingDescendants(): { pid: number; pgid: number }[] {
   return descendantsOf(process.pid, listProcesses()).filter((p) => p.state !== "Z");
 }
 
-/** Signal every living descendant outside `skipGroup`; returns how many were signalled. */
-export function signalDescendants(signal: NodeJS.Signals, skipGroup: number | null): number {
+/** Signal every living descendant; returns how many were signalled. */
+export function signalDescendants(signal: NodeJS.Signals): number {
   let n = 0;
-  for (const p of livingDescendants()) {
-    if (skipGroup !== null && p.pgid === skipGroup) continue;
-    if (sendSignal(p.pid, signal)) n++;
-  }
+  for (const p of livingDescendants()) if (sendSignal(p.pid, signal)) n++;
   return n;
 }
 

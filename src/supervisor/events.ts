@@ -40,9 +40,9 @@ export type Effect =
   | { type: "spawn"; generation: number }
   /** Send `signal` to the app: its process group, or only the direct child. */
   | { type: "signal"; pid: number; signal: string; scope: "group" | "child" }
-  /** After the app exited: if descendants remain, send `signal` to those outside `skipGroup`
-   *  (the group already got it); report `tree-empty` once none remain. */
-  | { type: "sweep"; signal: string; skipGroup: number | null }
+  /** After the app exited: send `signal` to every descendant still alive; report `tree-empty`
+   *  once none remain. */
+  | { type: "sweep"; signal: string }
   /** SIGKILL the app's process group (id `pid`) and every remaining descendant of pidone. */
   | { type: "kill-tree"; pid: number }
   | { type: "set-timer"; name: TimerName; ms: number; token: number }

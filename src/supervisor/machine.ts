@@ -144,7 +144,7 @@ function fromRunning(model: Model, state: Extract<State, { kind: "running" }>, e
         effects: [
           log(isClean(event.status) ? "info" : "warn", "app-exited", { pid: state.pid, status: describeStatus(event.status), uptimeMs: round(event.at - state.startedAt) }),
           { type: "set-timer", name: "stop-deadline", ms: policy.stopTimeoutMs, token },
-          { type: "sweep", signal: "SIGTERM", skipGroup: null },
+          { type: "sweep", signal: "SIGTERM" },
         ],
       };
     }
@@ -176,13 +176,14 @@ function fromStopping(model: Model, state: Extract<State, { kind: "stopping" }>,
     case "app-exited": {
       if (event.pid !== state.pid || state.status !== null) return same(model);
       const next = { ...state, status: event.status, exitedAt: event.at };
-      // What is left gets SIGTERM: what left the group (setsid, double fork) never got a signal,
-      // and group members that got SIGINT or SIGQUIT may ignore it (sh's background jobs do).
-      // Group members that already got SIGTERM are left to finish in their own time.
-      const groupGotTerm = policy.signalScope === "group" && !state.killed && stopSignal(state.then) === "SIGTERM";
+      // Everything still alive gets SIGTERM now, group members included: what left the group
+      // (setsid, double fork) never got a signal; a process forked just after the group signal
+      // went out never got it either (seen with sh's `cmd &` during its trap); and group members
+      // that got SIGINT or SIGQUIT may ignore it (sh's background jobs do). A second SIGTERM to
+      // a process already shutting down is harmless; waiting out the stop timeout is not.
       return same(withState(model, next, { lastExit: event.status }), [
         log("info", "app-exited", { pid: state.pid, status: describeStatus(event.status), stopMs: round(event.at - state.requestedAt) }),
-        { type: "sweep", signal: "SIGTERM", skipGroup: groupGotTerm ? state.pid : null },
+        { type: "sweep", signal: "SIGTERM" },
       ]);
     }
     case "tree-empty":
@@ -336,11 +337,6 @@ function forward(pid: number, signal: string, policy: Policy): Effect[] {
     log("debug", "signal-forwarded", { signal, ...(sent !== signal ? { sent } : {}), pid, scope: policy.signalScope }),
     { type: "signal", pid, signal: sent, scope: policy.signalScope },
   ];
-}
-
-/** The signal a stop sent to the app (restarts and internal errors stop with SIGTERM). */
-function stopSignal(then: Then): string {
-  return then.kind === "exit" ? then.signal : "SIGTERM";
 }
 
 function requestOf(event: Extract<Event, { type: "restart-requested" }>): Request {

@@ -110,7 +110,7 @@ export class Runner {
         }
         return;
       case "sweep":
-        return this.sweep(effect.signal as NodeJS.Signals, effect.skipGroup);
+        return this.sweep(effect.signal as NodeJS.Signals);
       case "kill-tree": {
         const killed = killTree(effect.pid);
         log.debug({ event: "killed-tree", pid: effect.pid, killed });
@@ -154,13 +154,13 @@ export class Runner {
     this.dispatch({ type: "spawned", pid, at: now() });
   }
 
-  private sweep(signal: NodeJS.Signals, skipGroup: number | null): void {
+  private sweep(signal: NodeJS.Signals): void {
     const { remaining } = this.reaper.reap();
     if (remaining === 0) {
       this.dispatch({ type: "tree-empty", at: now() });
       return;
     }
-    const n = signalDescendants(signal, skipGroup);
+    const n = signalDescendants(signal);
     this.opts.log.debug({ event: "sweep", signal, signalled: n, remaining });
   }
 
