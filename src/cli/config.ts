@@ -139,9 +139,17 @@ function parseOptionalPath(
   const { value, from } = pick(flag, env, src);
   if (value === undefined) return { path: path.resolve(cwd, fallback), explicit: false };
   const v = String(value).trim();
-  if (["", "off", "none", "false", "0"].includes(v.toLowerCase())) return { path: null, explicit: true };
-  if (from === src.flag && v === "") throw new ConfigError(`${from}: empty path`);
+  // A flag is taken literally (turn it off with --no-...); a variable can say off, none or "".
+  if (from === src.flag) {
+    if (v === "") throw new ConfigError(`${from}: empty path (to turn it off use --no-${src.flag.slice(2)})`);
+  } else if (isOff(v)) {
+    return { path: null, explicit: true };
+  }
   return { path: path.resolve(cwd, v), explicit: true };
+}
+
+function isOff(text: string): boolean {
+  return ["", "off", "none", "false", "0"].includes(text.trim().toLowerCase());
 }
 
 function list(flag: string[] | undefined, env: NodeJS.ProcessEnv, name: string): string[] {
@@ -175,7 +183,7 @@ export function normalizeConfig(raw: RawOptions, command: readonly string[], env
   if (RESERVED_SIGNALS.has(restartSignal)) {
     throw new ConfigError(`${rsig.from}: ${restartSignal} cannot be the restart signal (it stops pidone or cannot be caught; try SIGUSR1 or SIGHUP)`);
   }
-  const pollText = poll.value === undefined ? "" : String(poll.value).trim();
+  const pollText = poll.value === undefined ? "off" : String(poll.value).trim();
   const trigger = parseOptionalPath(raw.triggerFile, env, { flag: "--trigger-file", env: "PIDONE_TRIGGER_FILE" }, DEFAULTS.triggerFile, cwd);
   const control = parseOptionalPath(raw.controlSocket, env, { flag: "--control-socket", env: "PIDONE_CONTROL_SOCKET" }, DEFAULTS.controlSocket, cwd);
   const ignore = list(raw.ignore, env, "PIDONE_IGNORE");
@@ -194,7 +202,7 @@ export function normalizeConfig(raw: RawOptions, command: readonly string[], env
     watch: list(raw.watch, env, "PIDONE_WATCH").map((p) => path.resolve(cwd, p)),
     ignore: [...DEFAULTS.ignore, ...ignore],
     debounceMs: parseDuration(debounce.text, "ms", debounce.from),
-    pollMs: pollText === "" || pollText === "off" ? null : parseDuration(pollText, "ms", poll.from),
+    pollMs: poll.from !== "--poll" && isOff(pollText) ? null : parseDuration(pollText, "ms", poll.from),
     controlSocket: control.path,
     controlSocketExplicit: control.explicit,
     logLevel: parseChoice(level.text, LOG_LEVELS, level.from),

@@ -17,7 +17,7 @@ export function parseStat(text: string): ProcInfo | null {
   const pid = Number.parseInt(text, 10);
   const rest = text.slice(close + 2).split(" ");
   const [state, ppid, pgid] = [rest[0], Number(rest[1]), Number(rest[2])];
-  if (!state || !Number.isFinite(pid) || !Number.isFinite(ppid)) return null;
+  if (!state || !Number.isFinite(pid) || !Number.isFinite(ppid) || !Number.isFinite(pgid)) return null;
   return { pid, ppid, pgid, state };
 }
 
