@@ -99,8 +99,9 @@ export class Pidone {
     for (const w of this.waiters) w();
   }
 
-  /** Resolve when `probe` returns a value (checked on every output and on exit), or fail. */
-  until<T>(probe: () => T | undefined | null | false, what: string, timeoutMs = 10_000): Promise<T> {
+  /** Resolve when `probe` returns a value, or fail at the deadline. `probe` is checked on every
+   *  output and on exit; pass `pollMs` only for conditions no output announces (/proc state). */
+  until<T>(probe: () => T | undefined | null | false, what: string, timeoutMs = 10_000, pollMs?: number): Promise<T> {
     return new Promise((resolve, reject) => {
       const check = () => {
         let v: T | undefined | null | false;
@@ -123,8 +124,10 @@ export class Pidone {
         done();
         reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.output()}`));
       }, timeoutMs);
+      const poller = pollMs === undefined ? null : setInterval(check, pollMs);
       const done = () => {
         clearTimeout(timer);
+        if (poller) clearInterval(poller);
         this.waiters.delete(check);
       };
       this.waiters.add(check);

@@ -1,5 +1,7 @@
+// pidone exits with the app's status (code, or 128+signal), and 127/126 for commands it cannot run.
 import { afterEach, describe, expect, it } from "vitest";
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { cleanupAll, runPidone } from "../helpers/pidone.js";
 
@@ -10,6 +12,7 @@ describe("exit status", () => {
     it(`exits ${code} when the app exits ${code}`, async () => {
       const { exit, p } = await runPidone({ args: ["--restart", "never", "--", "sh", "-c", `exit ${code}`] });
       expect(exit.code, p.output()).toBe(code);
+      expect(p.all("exit")[0]?.code).toBe(code);
     });
   }
 
@@ -20,22 +23,17 @@ describe("exit status", () => {
 
   it("exits 127 with one line naming a command that does not exist", async () => {
     const { exit, p } = await runPidone({ args: ["--", "/no/such/command", "x"] });
-    expect(exit.code).toBe(127);
-    const line = p.stderr.split("\n").find((l) => l.includes("spawn-failed"));
-    expect(line, p.output()).toContain("/no/such/command: command not found");
+    expect(exit.code, p.output()).toBe(127);
+    expect(p.all("spawn-failed")[0]?.message).toBe("/no/such/command: command not found");
   });
 
   it("exits 126 with one line naming a command that is not executable", async () => {
-    const { exit, p } = await runPidone({ args: ["--", "./data.txt"], cwd: undefined, env: {} }).then(async () => {
-      // run again with a real non-executable file in a known directory
-      const dir = path.join(require("node:os").tmpdir(), `pidone-noexec-${process.pid}`);
-      require("node:fs").mkdirSync(dir, { recursive: true });
-      const file = path.join(dir, "app");
-      writeFileSync(file, "#!/bin/sh\necho hi\n");
-      chmodSync(file, 0o644);
-      return runPidone({ args: ["--", file], cwd: dir });
-    });
+    const dir = mkdtempSync(path.join(tmpdir(), "pidone-noexec-"));
+    const file = path.join(dir, "app");
+    writeFileSync(file, "#!/bin/sh\necho hi\n");
+    chmodSync(file, 0o644);
+    const { exit, p } = await runPidone({ args: ["--", file], cwd: dir });
     expect(exit.code, p.output()).toBe(126);
-    expect(p.stderr).toContain("permission denied");
+    expect(p.all("spawn-failed")[0]?.message).toBe(`${file}: permission denied (not executable, or a directory)`);
   });
 });

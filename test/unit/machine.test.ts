@@ -1,0 +1,782 @@
+// The lifecycle machine, driven with plain events: no processes, no clocks. Each test feeds a
+// list of events and asserts on the exact effects the machine asks for.
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { transition } from "../../src/supervisor/machine.js";
+import { initialModel, type Model, type Policy } from "../../src/supervisor/state.js";
+import type { Effect, Event, ExitStatus, RestartSource, TimerName } from "../../src/supervisor/events.js";
+import { exitCode } from "../../src/exit-code.js";
+
+const POLICY: Policy = {
+  signalScope: "group",
+  stopTimeoutMs: 5_000,
+  killGraceMs: 2_000,
+  restart: "on-failure",
+  maxRestarts: 3,
+  restartWindowMs: 60_000,
+  backoffInitialMs: 100,
+  backoffMaxMs: 1_000,
+  backoffResetMs: 10_000,
+};
+const policy = (over: Partial<Policy> = {}): Policy => ({ ...POLICY, ...over });
+
+const code = (n: number): ExitStatus => ({ code: n, signal: null });
+const sig = (s: string): ExitStatus => ({ code: null, signal: s });
+
+const ev = {
+  start: (at = 0): Event => ({ type: "start", at }),
+  spawned: (pid: number, at = 0): Event => ({ type: "spawned", pid, at }),
+  spawnFailed: (errno: string, at = 0): Event => ({ type: "spawn-failed", errno, message: `app: ${errno}`, at }),
+  exited: (pid: number, status: ExitStatus, at = 0): Event => ({ type: "app-exited", pid, status, at }),
+  empty: (at = 0): Event => ({ type: "tree-empty", at }),
+  restart: (source: RestartSource = "signal", at = 0, detail?: string): Event =>
+    detail === undefined ? { type: "restart-requested", source, at } : { type: "restart-requested", source, detail, at },
+  stop: (signal: string, at = 0): Event => ({ type: "stop-requested", signal, at }),
+  forward: (signal: string, at = 0): Event => ({ type: "forward-signal", signal, at }),
+  timer: (name: TimerName, token: number, at = 0): Event => ({ type: "timer", name, token, at }),
+  internal: (message: string, at = 0): Event => ({ type: "internal-error", message, at }),
+};
+
+/** Freeze a model all the way down: a transition that mutates its input then throws. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+interface Run {
+  model: Model;
+  /** Effects of each event, in order. */
+  steps: Effect[][];
+  effects: Effect[];
+  /** Effects of the last event. */
+  last: Effect[];
+}
+
+/** The driver: feed events one by one, keep every step's effects. */
+function feed(events: Event[], opts: { policy?: Policy; from?: Model } = {}): Run {
+  let model = opts.from ?? initialModel();
+  const steps: Effect[][] = [];
+  for (const event of events) {
+    const step = transition(deepFreeze(model), event, opts.policy ?? POLICY);
+    model = step.model;
+    steps.push(step.effects);
+  }
+  return { model, steps, effects: steps.flat(), last: steps[steps.length - 1] ?? [] };
+}
+
+/** Effects other than log lines: what the runner actually does. */
+const acts = (effects: Effect[]): Effect[] => effects.filter((e) => e.type !== "log");
+type LogEffect = Extract<Effect, { type: "log" }>;
+const logs = (effects: Effect[], event: string): LogEffect[] =>
+  effects.filter((e): e is LogEffect => e.type === "log" && e.event === event);
+const ofType = <T extends Effect["type"]>(effects: Effect[], type: T): Extract<Effect, { type: T }>[] =>
+  effects.filter((e): e is Extract<Effect, { type: T }> => e.type === type);
+
+function stateOf<K extends Model["state"]["kind"]>(model: Model, kind: K): Extract<Model["state"], { kind: K }> {
+  expect(model.state.kind).toBe(kind);
+  return model.state as Extract<Model["state"], { kind: K }>;
+}
+
+const RUNNING: Event[] = [ev.start(0), ev.spawned(100, 0)];
+const CANCEL_STOP_TIMERS: Effect[] = [
+  { type: "cancel-timer", name: "stop-deadline" },
+  { type: "cancel-timer", name: "kill-grace" },
+];
+
+describe("machine: module boundaries", () => {
+  it("imports no node:* module (it must stay pure)", () => {
+    const source = readFileSync(path.resolve(__dirname, "../../src/supervisor/machine.ts"), "utf8");
+    expect(source).not.toMatch(/from\s+["']node:/);
+    expect(source).not.toMatch(/require\(/);
+  });
+});
+
+describe("machine: idle", () => {
+  it("start -> spawn generation 1", () => {
+    const r = feed([ev.start(0)]);
+    expect(r.last).toEqual([{ type: "spawn", generation: 1 }]);
+    expect(stateOf(r.model, "starting")).toEqual({ kind: "starting", generation: 1, restart: null, pending: null, stopSignal: null });
+    expect(r.model.ctx.generation).toBe(1);
+  });
+
+  it("stop-requested before anything ran -> exit stopped-idle with no last status", () => {
+    const r = feed([ev.stop("SIGTERM", 0)]);
+    expect(r.last).toEqual([{ type: "exit", outcome: { kind: "stopped-idle", signal: "SIGTERM", last: null } }]);
+    expect(exitCode({ kind: "stopped-idle", signal: "SIGTERM", last: null })).toBe(143);
+  });
+});
+
+describe("machine: starting", () => {
+  it("spawned -> running, logs 'spawned'", () => {
+    const r = feed([ev.start(0), ev.spawned(100, 7)]);
+    expect(r.last).toEqual([{ type: "log", level: "info", event: "spawned", fields: { pid: 100, generation: 1 } }]);
+    expect(stateOf(r.model, "running")).toEqual({ kind: "running", generation: 1, pid: 100, startedAt: 7 });
+    expect(r.model.ctx.restarts).toBe(0);
+    expect(r.model.ctx.lastStartedAt).toBe(7);
+  });
+
+  it("spawned after a restart -> logs 'restart' with source, old pid and status, new pid and timings", () => {
+    const r = feed([
+      ev.start(0), ev.spawned(100, 5),
+      ev.restart("trigger-file", 1000, "/app/.restart_trigger"),
+      ev.exited(100, sig("SIGTERM"), 1300),
+      ev.empty(1400),
+      ev.spawned(200, 1500),
+    ]);
+    expect(r.steps[4]).toEqual([...CANCEL_STOP_TIMERS, { type: "spawn", generation: 2 }]);
+    expect(r.last).toEqual([{
+      type: "log", level: "info", event: "restart",
+      fields: {
+        source: "trigger-file", detail: "/app/.restart_trigger", oldPid: 100, oldStatus: "signal SIGTERM",
+        newPid: 200, generation: 2, downMs: 200, totalMs: 500,
+      },
+    }]);
+    expect(stateOf(r.model, "running")).toEqual({ kind: "running", generation: 2, pid: 200, startedAt: 1500 });
+    expect(r.model.ctx.restarts).toBe(1);
+    expect(r.model.ctx.lastRestartReason).toBe("trigger-file");
+  });
+
+  it.each([
+    ["ENOENT", 127],
+    ["ENOTDIR", 127],
+    ["EACCES", 126],
+    ["ENOEXEC", 126],
+  ])("spawn-failed (%s) on the first generation -> exit spawn-failed, code %i", (errno, expected) => {
+    const r = feed([ev.start(0), ev.spawnFailed(errno, 1)]);
+    const outcome = { kind: "spawn-failed" as const, errno, message: `app: ${errno}` };
+    expect(r.last).toEqual([
+      { type: "log", level: "error", event: "spawn-failed", fields: { errno, message: `app: ${errno}`, generation: 1 } },
+      { type: "exit", outcome },
+    ]);
+    expect(stateOf(r.model, "exited").outcome).toEqual(outcome);
+    expect(exitCode(outcome)).toBe(expected);
+  });
+
+  const RESTARTING: Event[] = [...RUNNING, ev.restart("signal", 10), ev.exited(100, sig("SIGTERM"), 20), ev.empty(30)];
+
+  it.each([
+    ["ENOENT", 127],
+    ["EACCES", 126],
+  ])("spawn-failed (%s) on a later generation -> treated as a crash with status %i: backoff", (errno, status) => {
+    const r = feed([...RESTARTING, ev.spawnFailed(errno, 40)]);
+    const b = stateOf(r.model, "backoff");
+    expect(b.last).toEqual(code(status));
+    expect(b.delayMs).toBe(100);
+    expect(acts(r.last)).toEqual([{ type: "set-timer", name: "backoff", ms: 100, token: b.token }]);
+    expect(logs(r.last, "spawn-failed")).toHaveLength(1);
+    expect(logs(r.last, "backoff")[0]?.level).toBe("warn");
+    expect(ofType(r.effects, "exit")).toEqual([]);
+    expect(r.model.ctx.lastExit).toEqual(code(status));
+    expect(r.model.ctx.crashes).toEqual([40]);
+
+    // The backoff timer then tries again.
+    const again = feed([ev.timer("backoff", b.token, 140)], { from: r.model });
+    expect(again.last).toEqual([{ type: "spawn", generation: 3 }]);
+  });
+
+  it("spawn-failed on a later generation with --restart never -> exit with the shell's status", () => {
+    const r = feed([...RESTARTING, ev.spawnFailed("ENOENT", 40)], { policy: policy({ restart: "never" }) });
+    expect(acts(r.last)).toEqual([{ type: "exit", outcome: { kind: "app-exited", status: code(127) } }]);
+  });
+
+  it("restart-requested while starting is kept as one pending request; the stop begins once spawned", () => {
+    const r = feed([ev.start(0), ev.restart("watch", 1, "src/a.py"), ev.restart("signal", 2), ev.spawned(100, 3)]);
+    expect(acts(r.steps[1] ?? [])).toEqual([]);
+    expect(acts(r.steps[2] ?? [])).toEqual([]);
+    expect(acts(r.last)).toEqual([
+      { type: "signal", pid: 100, signal: "SIGTERM", scope: "group" },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 1 },
+    ]);
+    expect(logs(r.last, "restart-requested")[0]?.fields).toEqual({ source: "watch", detail: "src/a.py", pid: 100 });
+    expect(stateOf(r.model, "stopping").then).toEqual({ kind: "respawn", request: { source: "watch", detail: "src/a.py" } });
+  });
+
+  it("stop-requested while starting -> the stop signal goes out as soon as the app is spawned", () => {
+    const r = feed([...RESTARTING, ev.stop("SIGINT", 35), ev.spawned(200, 40)]);
+    expect(r.steps[RESTARTING.length]).toEqual([]);
+    expect(acts(r.last)).toEqual([
+      { type: "signal", pid: 200, signal: "SIGINT", scope: "group" },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 2 },
+    ]);
+    expect(stateOf(r.model, "stopping").then).toEqual({ kind: "exit", signal: "SIGINT" });
+  });
+
+  it("stop-requested while starting wins over a pending restart", () => {
+    const r = feed([ev.start(0), ev.restart("watch", 1), ev.stop("SIGTERM", 2), ev.spawned(100, 3)]);
+    expect(stateOf(r.model, "stopping").then).toEqual({ kind: "exit", signal: "SIGTERM" });
+    expect(ofType(r.effects, "signal")).toHaveLength(1);
+  });
+
+  it("stop-requested while starting, then spawn-failed -> exit stopped-idle with the previous app's status", () => {
+    const r = feed([...RESTARTING, ev.stop("SIGTERM", 35), ev.spawnFailed("ENOENT", 40)]);
+    expect(acts(r.last)).toEqual([
+      { type: "exit", outcome: { kind: "stopped-idle", signal: "SIGTERM", last: sig("SIGTERM") } },
+    ]);
+  });
+});
+
+describe("machine: running", () => {
+  it("restart-requested -> stopping{respawn}: SIGTERM to the group and a stop deadline", () => {
+    const r = feed([...RUNNING, ev.restart("control", 10)]);
+    expect(r.last).toEqual([
+      { type: "log", level: "info", event: "restart-requested", fields: { source: "control", pid: 100 } },
+      { type: "signal", pid: 100, signal: "SIGTERM", scope: "group" },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 1 },
+    ]);
+    const s = stateOf(r.model, "stopping");
+    expect(s).toMatchObject({ pid: 100, then: { kind: "respawn", request: { source: "control" } }, status: null, killed: false, token: 1, pending: null, requestedAt: 10 });
+    expect(r.model.ctx.nextToken).toBe(2);
+  });
+
+  it("with --single-child every signal goes to the child only", () => {
+    const p = policy({ signalScope: "child" });
+    const r = feed([...RUNNING, ev.forward("SIGHUP", 5), ev.restart("signal", 10)], { policy: p });
+    expect(ofType(r.effects, "signal")).toEqual([
+      { type: "signal", pid: 100, signal: "SIGHUP", scope: "child" },
+      { type: "signal", pid: 100, signal: "SIGTERM", scope: "child" },
+    ]);
+  });
+
+  it.each(["SIGTERM", "SIGINT", "SIGQUIT"])("stop-requested(%s) -> that signal to the group, then exit", (signal) => {
+    const r = feed([...RUNNING, ev.stop(signal, 10)]);
+    expect(acts(r.last)).toEqual([
+      { type: "signal", pid: 100, signal, scope: "group" },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 1 },
+    ]);
+    expect(logs(r.last, "stopping")[0]?.fields).toEqual({ signal, pid: 100, stopTimeoutMs: 5000 });
+    expect(stateOf(r.model, "stopping").then).toEqual({ kind: "exit", signal });
+  });
+
+  it.each([
+    ["SIGWINCH", "SIGWINCH"],
+    ["SIGHUP", "SIGHUP"],
+    ["SIGUSR2", "SIGUSR2"],
+    ["SIGCONT", "SIGCONT"],
+    ["SIGTSTP", "SIGSTOP"],
+    ["SIGTTIN", "SIGSTOP"],
+    ["SIGTTOU", "SIGSTOP"],
+  ])("forward-signal(%s) -> %s to the app, state unchanged", (received, sent) => {
+    const before = feed(RUNNING).model;
+    const r = feed([ev.forward(received, 10)], { from: before });
+    expect(acts(r.last)).toEqual([{ type: "signal", pid: 100, signal: sent, scope: "group" }]);
+    expect(r.model.state).toEqual(before.state);
+    const fields = logs(r.last, "signal-forwarded")[0]?.fields;
+    if (sent === received) expect(fields).not.toHaveProperty("sent");
+    else expect(fields).toMatchObject({ signal: received, sent });
+  });
+
+  it("app-exited (own pid, non-zero) -> stopping{after-crash}: sweep the leftovers under a deadline", () => {
+    const r = feed([...RUNNING, ev.exited(100, code(3), 250)]);
+    expect(r.last).toEqual([
+      { type: "log", level: "warn", event: "app-exited", fields: { pid: 100, status: "exit 3", uptimeMs: 250 } },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 1 },
+      { type: "sweep", signal: "SIGTERM" },
+    ]);
+    expect(stateOf(r.model, "stopping")).toMatchObject({ then: { kind: "after-crash" }, status: code(3), exitedAt: 250, token: 1 });
+    expect(r.model.ctx.lastExit).toEqual(code(3));
+  });
+
+  it("app-exited with code 0 is logged at info", () => {
+    const r = feed([...RUNNING, ev.exited(100, code(0), 250)]);
+    expect(logs(r.last, "app-exited")[0]?.level).toBe("info");
+  });
+
+  it("app-exited for another pid is ignored", () => {
+    const before = feed(RUNNING).model;
+    const step = transition(before, ev.exited(4242, code(1), 10), POLICY);
+    expect(step.model).toBe(before);
+    expect(step.effects).toEqual([]);
+  });
+});
+
+describe("machine: stopping", () => {
+  it.each([
+    ["restart, group scope", [ev.restart("signal", 10)], {}],
+    ["stop SIGTERM, group scope", [ev.stop("SIGTERM", 10)], {}],
+    ["internal error, group scope", [ev.internal("boom", 10)], {}],
+    ["stop SIGINT, group scope", [ev.stop("SIGINT", 10)], {}],
+    ["stop SIGINT, then an internal error", [ev.stop("SIGINT", 10), ev.internal("boom", 11)], {}],
+    ["stop SIGQUIT, group scope", [ev.stop("SIGQUIT", 10)], {}],
+    ["stop SIGTERM, child scope", [ev.stop("SIGTERM", 10)], { signalScope: "child" as const }],
+    ["restart, child scope", [ev.restart("signal", 10)], { signalScope: "child" as const }],
+    ["stop SIGTERM, then the deadline killed", [ev.stop("SIGTERM", 10), ev.timer("stop-deadline", 1, 5010)], {}],
+    ["stop SIGTERM, then a second SIGTERM killed", [ev.stop("SIGTERM", 10), ev.stop("SIGTERM", 11)], {}],
+  ])("app-exited after %s -> SIGTERM to every leftover, group members included", (_name, events, over) => {
+    // A process forked just after the group signal never got it: leftovers all get SIGTERM.
+    const r = feed([...RUNNING, ...events, ev.exited(100, sig("SIGTERM"), 6000)], { policy: policy(over) });
+    expect(acts(r.last)).toEqual([{ type: "sweep", signal: "SIGTERM" }]);
+    expect(stateOf(r.model, "stopping")).toMatchObject({ status: sig("SIGTERM"), exitedAt: 6000 });
+    expect(r.model.ctx.lastExit).toEqual(sig("SIGTERM"));
+  });
+
+  it("tree-empty before the app exited is ignored", () => {
+    const before = feed([...RUNNING, ev.restart("signal", 10)]).model;
+    const step = transition(before, ev.empty(20), POLICY);
+    expect(step.model).toBe(before);
+    expect(step.effects).toEqual([]);
+  });
+
+  it("a second app-exited for the same generation is ignored", () => {
+    const before = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.exited(100, sig("SIGTERM"), 20)]).model;
+    const step = transition(before, ev.exited(100, code(0), 30), POLICY);
+    expect(step.model).toBe(before);
+    expect(step.effects).toEqual([]);
+  });
+
+  it("tree-empty after a restart stop -> cancel the stop timers and spawn the next generation", () => {
+    const r = feed([...RUNNING, ev.restart("signal", 10), ev.exited(100, sig("SIGTERM"), 20), ev.empty(30)]);
+    expect(r.last).toEqual([...CANCEL_STOP_TIMERS, { type: "spawn", generation: 2 }]);
+    expect(stateOf(r.model, "starting").restart).toEqual({
+      source: "signal", oldPid: 100, oldStatus: sig("SIGTERM"), requestedAt: 10, exitedAt: 20,
+    });
+  });
+
+  it("tree-empty after a stop -> exit with the app's status", () => {
+    const r = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.exited(100, code(0), 20), ev.empty(30)]);
+    expect(r.last).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "app-exited", status: code(0) } }]);
+    expect(stateOf(r.model, "exited").outcome).toEqual({ kind: "app-exited", status: code(0) });
+  });
+
+  it("tree-empty after a crash -> backoff", () => {
+    const r = feed([...RUNNING, ev.exited(100, code(1), 20), ev.empty(30)]);
+    const b = stateOf(r.model, "backoff");
+    expect(acts(r.last)).toEqual([...CANCEL_STOP_TIMERS, { type: "set-timer", name: "backoff", ms: 100, token: 2 }]);
+    expect(b).toEqual({
+      kind: "backoff", token: 2, delayMs: 100, last: code(1),
+      restart: { source: "crash", oldPid: 100, oldStatus: code(1), requestedAt: 20, exitedAt: 20 },
+    });
+  });
+
+  it("restart-requested during a crash cleanup -> respawn at once, no backoff and no crash counted", () => {
+    const r = feed([...RUNNING, ev.exited(100, code(1), 20), ev.restart("watch", 25, "a.py"), ev.empty(30), ev.spawned(200, 40)]);
+    expect(r.steps[4]).toEqual([...CANCEL_STOP_TIMERS, { type: "spawn", generation: 2 }]);
+    expect(logs(r.last, "restart")[0]?.fields).toMatchObject({ source: "watch", detail: "a.py", oldPid: 100, oldStatus: "exit 1", newPid: 200 });
+    expect(r.model.ctx.crashes).toEqual([]);
+  });
+
+  it("restart-requested during a stop is ignored; the stop ends in exit", () => {
+    const r = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.restart("signal", 11), ev.exited(100, code(0), 20), ev.empty(30)]);
+    expect(acts(r.steps[3] ?? [])).toEqual([]);
+    expect(logs(r.steps[3] ?? [], "restart-ignored")).toHaveLength(1);
+    expect(ofType(r.effects, "spawn")).toEqual([{ type: "spawn", generation: 1 }]);
+    expect(ofType(r.effects, "exit")).toEqual([{ type: "exit", outcome: { kind: "app-exited", status: code(0) } }]);
+  });
+
+  it.each([
+    ["SIGWINCH", "SIGWINCH"],
+    ["SIGTSTP", "SIGSTOP"],
+  ])("forward-signal(%s) while the app is still stopping -> %s", (received, sent) => {
+    const r = feed([...RUNNING, ev.restart("signal", 10), ev.forward(received, 11)]);
+    expect(acts(r.last)).toEqual([{ type: "signal", pid: 100, signal: sent, scope: "group" }]);
+  });
+
+  it("forward-signal after the app exited or after SIGKILL is dropped", () => {
+    const exited = feed([...RUNNING, ev.restart("signal", 10), ev.exited(100, sig("SIGTERM"), 20), ev.forward("SIGHUP", 21)]);
+    expect(exited.last).toEqual([]);
+    const killed = feed([...RUNNING, ev.restart("signal", 10), ev.timer("stop-deadline", 1, 5010), ev.forward("SIGHUP", 5011)]);
+    expect(killed.last).toEqual([]);
+  });
+});
+
+describe("machine: coalescing restarts", () => {
+  it("many restart requests during a restart -> exactly one more restart, and no more", () => {
+    const r = feed([
+      ...RUNNING,
+      ev.restart("signal", 10),
+      ev.restart("trigger-file", 11),
+      ev.restart("watch", 12),
+      ev.restart("control", 13),
+    ]);
+    // Only the first stops the app; the others coalesce into one pending request (the first of them).
+    expect(ofType(r.effects, "signal")).toHaveLength(1);
+    for (const step of r.steps.slice(3)) expect(acts(step)).toEqual([]);
+    expect(stateOf(r.model, "stopping").pending).toEqual({ source: "trigger-file" });
+
+    const gen2 = feed([ev.exited(100, sig("SIGTERM"), 20), ev.empty(30)], { from: r.model });
+    expect(stateOf(gen2.model, "starting").pending).toEqual({ source: "trigger-file" });
+
+    // The pending request stops generation 2 right after it is spawned.
+    const spawned2 = feed([ev.spawned(200, 40)], { from: gen2.model });
+    expect(acts(spawned2.last)).toEqual([
+      { type: "signal", pid: 200, signal: "SIGTERM", scope: "group" },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 2 },
+    ]);
+    expect(logs(spawned2.last, "restart")[0]?.fields).toMatchObject({ source: "signal", oldPid: 100, newPid: 200 });
+    expect(logs(spawned2.last, "restart-requested")[0]?.fields).toEqual({ source: "trigger-file", pid: 200 });
+    expect(stateOf(spawned2.model, "stopping")).toMatchObject({ pid: 200, pending: null, then: { kind: "respawn", request: { source: "trigger-file" } } });
+
+    // Generation 3 then runs undisturbed.
+    const gen3 = feed([ev.exited(200, sig("SIGTERM"), 50), ev.empty(60), ev.spawned(300, 70)], { from: spawned2.model });
+    expect(acts(gen3.effects)).toEqual([
+      { type: "sweep", signal: "SIGTERM" },
+      ...CANCEL_STOP_TIMERS,
+      { type: "spawn", generation: 3 },
+    ]);
+    expect(stateOf(gen3.model, "running")).toEqual({ kind: "running", generation: 3, pid: 300, startedAt: 70 });
+    expect(gen3.model.ctx.restarts).toBe(2);
+  });
+
+  it("a stop during a restart whose app was already SIGKILLed switches to exit without signalling", () => {
+    const r = feed([...RUNNING, ev.restart("signal", 10), ev.timer("stop-deadline", 1, 5010), ev.stop("SIGINT", 5011)]);
+    expect(acts(r.last)).toEqual([]);
+    expect(stateOf(r.model, "stopping")).toMatchObject({ killed: true, then: { kind: "exit", signal: "SIGINT" } });
+  });
+
+  it("a stop during a restart switches it to exit: no respawn", () => {
+    const r = feed([
+      ...RUNNING, ev.restart("signal", 10), ev.restart("watch", 11), ev.stop("SIGTERM", 12),
+      ev.exited(100, sig("SIGTERM"), 20), ev.empty(30),
+    ]);
+    expect(acts(r.steps[4] ?? [])).toEqual([{ type: "signal", pid: 100, signal: "SIGTERM", scope: "group" }]);
+    expect(r.last).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "app-exited", status: sig("SIGTERM") } }]);
+    expect(ofType(r.effects, "spawn")).toEqual([{ type: "spawn", generation: 1 }]);
+  });
+});
+
+describe("machine: impatient stops and the stop deadline", () => {
+  const KILL: Effect[] = [
+    { type: "kill-tree", pid: 100 },
+    { type: "cancel-timer", name: "stop-deadline" },
+    { type: "set-timer", name: "kill-grace", ms: 2000, token: 1 },
+  ];
+
+  it.each([
+    ["SIGTERM", "SIGTERM"],
+    ["SIGINT", "SIGINT"],
+    ["SIGTERM", "SIGINT"],
+    ["SIGINT", "SIGTERM"],
+    ["SIGQUIT", "SIGTERM"],
+  ])("%s then %s -> kill the tree now", (first, second) => {
+    const r = feed([...RUNNING, ev.stop(first, 10), ev.stop(second, 11)]);
+    expect(acts(r.last)).toEqual(KILL);
+    expect(logs(r.last, "kill-now")[0]?.level).toBe("warn");
+    expect(stateOf(r.model, "stopping").killed).toBe(true);
+  });
+
+  it("SIGTERM during a restart, then another SIGTERM -> kill the tree", () => {
+    const r = feed([...RUNNING, ev.restart("signal", 10), ev.stop("SIGTERM", 11), ev.stop("SIGTERM", 12)]);
+    expect(acts(r.last)).toEqual(KILL);
+  });
+
+  it.each(["SIGTERM", "SIGQUIT"])("%s then SIGQUIT -> SIGQUIT is forwarded, nothing killed", (first) => {
+    const r = feed([...RUNNING, ev.stop(first, 10), ev.stop("SIGQUIT", 11)]);
+    expect(acts(r.last)).toEqual([{ type: "signal", pid: 100, signal: "SIGQUIT", scope: "group" }]);
+    expect(stateOf(r.model, "stopping").killed).toBe(false);
+  });
+
+  it("a third SIGTERM after the kill does not kill again", () => {
+    const r = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.stop("SIGTERM", 11), ev.stop("SIGTERM", 12)]);
+    expect(ofType(r.last, "kill-tree")).toEqual([]);
+    expect(ofType(r.effects, "kill-tree")).toHaveLength(1);
+  });
+
+  it("a second SIGTERM after the app exited still kills its leftovers", () => {
+    const r = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.exited(100, code(0), 20), ev.stop("SIGTERM", 21)]);
+    expect(acts(r.last)).toEqual(KILL);
+  });
+
+  it("stop-deadline with the current token -> kill-tree and a kill-grace timer", () => {
+    const r = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.timer("stop-deadline", 1, 5010)]);
+    expect(r.last).toEqual([
+      { type: "log", level: "warn", event: "stop-timeout", fields: { pid: 100, stopTimeoutMs: 5000 } },
+      ...KILL,
+    ]);
+  });
+
+  it("a stale stop-deadline (an earlier generation's token) is ignored", () => {
+    const before = feed([
+      ...RUNNING, ev.restart("signal", 10), ev.exited(100, sig("SIGTERM"), 20), ev.empty(30),
+      ev.spawned(200, 40), ev.stop("SIGTERM", 50),
+    ]).model;
+    expect(stateOf(before, "stopping").token).toBe(2);
+    const stale = transition(before, ev.timer("stop-deadline", 1, 5010), POLICY);
+    expect(stale.model).toBe(before);
+    expect(stale.effects).toEqual([]);
+    const current = transition(before, ev.timer("stop-deadline", 2, 5050), POLICY);
+    expect(acts(current.effects)).toEqual([
+      { type: "kill-tree", pid: 200 },
+      { type: "cancel-timer", name: "stop-deadline" },
+      { type: "set-timer", name: "kill-grace", ms: 2000, token: 2 },
+    ]);
+  });
+
+  it("after the kill, the tree emptying ends the stop as usual", () => {
+    const r = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.timer("stop-deadline", 1, 5010), ev.exited(100, sig("SIGKILL"), 5011), ev.empty(5012)]);
+    expect(r.last).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "app-exited", status: sig("SIGKILL") } }]);
+  });
+
+  it("kill-grace while the app never reported its exit -> carry on as if it died of SIGKILL", () => {
+    const r = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.timer("stop-deadline", 1, 5010), ev.timer("kill-grace", 1, 7010)]);
+    expect(logs(r.last, "leftovers-survived-kill")[0]?.level).toBe("error");
+    expect(acts(r.last)).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "app-exited", status: sig("SIGKILL") } }]);
+    expect(exitCode({ kind: "app-exited", status: sig("SIGKILL") })).toBe(137);
+  });
+
+  it("kill-grace after the app exited -> carry on with its real status", () => {
+    const r = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.exited(100, code(0), 20), ev.timer("stop-deadline", 1, 5010), ev.timer("kill-grace", 1, 7010)]);
+    expect(acts(r.last)).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "app-exited", status: code(0) } }]);
+  });
+
+  it("kill-grace during a restart -> the next generation is spawned", () => {
+    const r = feed([...RUNNING, ev.restart("signal", 10), ev.timer("stop-deadline", 1, 5010), ev.timer("kill-grace", 1, 7010)]);
+    expect(acts(r.last)).toEqual([...CANCEL_STOP_TIMERS, { type: "spawn", generation: 2 }]);
+  });
+
+  it("kill-grace with a stale token is ignored", () => {
+    const before = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.timer("stop-deadline", 1, 5010)]).model;
+    const step = transition(before, ev.timer("kill-grace", 7, 7010), POLICY);
+    expect(step.model).toBe(before);
+    expect(step.effects).toEqual([]);
+  });
+});
+
+/** Crash the app once per entry of `uptimes`: each generation runs that long, exits with code i,
+ *  its tree empties 10 ms later, and the backoff timer fires `gap` ms after the delay asked for. */
+function crashLoop(uptimes: number[], p: Policy, gap = 0): { run: Run; delays: number[]; crashTimes: number[] } {
+  let run = feed([ev.start(0)], { policy: p });
+  let t = 0;
+  const delays: number[] = [];
+  const crashTimes: number[] = [];
+  for (const [i, uptime] of uptimes.entries()) {
+    const pid = 100 + i;
+    run = feed([ev.spawned(pid, t), ev.exited(pid, code(i + 1), t + uptime), ev.empty(t + uptime + 10)], { from: run.model, policy: p });
+    t += uptime + 10;
+    crashTimes.push(t);
+    if (run.model.state.kind !== "backoff") break;
+    const { token, delayMs } = run.model.state;
+    expect(acts(run.last)).toEqual([...CANCEL_STOP_TIMERS, { type: "set-timer", name: "backoff", ms: delayMs, token }]);
+    delays.push(delayMs);
+    t += delayMs + gap;
+    run = feed([ev.timer("backoff", token, t)], { from: run.model, policy: p });
+    expect(run.last).toEqual([{ type: "spawn", generation: i + 2 }]);
+  }
+  return { run, delays, crashTimes };
+}
+
+describe("machine: crash policy", () => {
+  it("--restart never -> exit with the app's status", () => {
+    const r = feed([...RUNNING, ev.exited(100, code(3), 20), ev.empty(30)], { policy: policy({ restart: "never" }) });
+    expect(r.last).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "app-exited", status: code(3) } }]);
+  });
+
+  it("--restart never, killed by a signal -> exit with that status", () => {
+    const r = feed([...RUNNING, ev.exited(100, sig("SIGSEGV"), 20), ev.empty(30)], { policy: policy({ restart: "never" }) });
+    expect(acts(r.last)).toContainEqual({ type: "exit", outcome: { kind: "app-exited", status: sig("SIGSEGV") } });
+  });
+
+  it("--restart on-failure, exit 0 -> exit 0", () => {
+    const r = feed([...RUNNING, ev.exited(100, code(0), 20), ev.empty(30)]);
+    expect(r.last).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "app-exited", status: code(0) } }]);
+  });
+
+  it("--restart always, exit 0 -> backoff", () => {
+    const r = feed([...RUNNING, ev.exited(100, code(0), 20), ev.empty(30)], { policy: policy({ restart: "always" }) });
+    expect(stateOf(r.model, "backoff").last).toEqual(code(0));
+  });
+
+  it("--restart on-failure, killed by a signal -> backoff", () => {
+    const r = feed([...RUNNING, ev.exited(100, sig("SIGKILL"), 20), ev.empty(30)]);
+    expect(stateOf(r.model, "backoff").last).toEqual(sig("SIGKILL"));
+  });
+
+  it("backoff doubles from backoffInitialMs and is capped at backoffMaxMs", () => {
+    const { delays, run } = crashLoop([5, 5, 5, 5, 5, 5, 5], policy({ maxRestarts: 10 }));
+    expect(delays).toEqual([100, 200, 400, 800, 1000, 1000, 1000]);
+    expect(run.model.state.kind).toBe("starting");
+  });
+
+  it("after the backoff the next spawn logs a restart with source 'crash'", () => {
+    const { run } = crashLoop([5], POLICY);
+    const r = feed([ev.spawned(555, 500)], { from: run.model });
+    expect(logs(r.last, "restart")[0]?.fields).toMatchObject({ source: "crash", oldPid: 100, oldStatus: "exit 1", newPid: 555, generation: 2 });
+    expect(r.model.ctx.restarts).toBe(1);
+    expect(r.model.ctx.lastRestartReason).toBe("crash");
+  });
+
+  it("more than maxRestarts crashes within the window -> gave-up with the last status", () => {
+    const { delays, run } = crashLoop([5, 5, 5, 5, 5], POLICY);
+    expect(delays).toEqual([100, 200, 400]);
+    const outcome = { kind: "gave-up" as const, status: code(4), restarts: 3 };
+    expect(acts(run.last)).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome }]);
+    expect(logs(run.last, "gave-up")[0]).toMatchObject({ level: "error", fields: { status: "exit 4", crashes: 4, maxRestarts: 3 } });
+    expect(stateOf(run.model, "exited").outcome).toEqual(outcome);
+    expect(exitCode(outcome)).toBe(4);
+  });
+
+  it("--max-restarts 0 gives up on the first crash", () => {
+    const r = feed([...RUNNING, ev.exited(100, code(2), 20), ev.empty(30)], { policy: policy({ maxRestarts: 0 }) });
+    expect(acts(r.last)).toContainEqual({ type: "exit", outcome: { kind: "gave-up", status: code(2), restarts: 0 } });
+  });
+
+  it("crashes further apart than the window never add up", () => {
+    const { delays, run } = crashLoop(Array(8).fill(5), policy({ restartWindowMs: 1000 }), 2000);
+    expect(delays).toEqual(Array(8).fill(100));
+    expect(run.model.state.kind).toBe("starting");
+  });
+
+  it.each([
+    [1019, "exited"],
+    [1020, "backoff"],
+  ])("with a 1000 ms window, a crash at 20 still counts at %i -> %s", (secondCrashAt, kind) => {
+    const p = policy({ maxRestarts: 1, restartWindowMs: 1000 });
+    const first = feed([...RUNNING, ev.exited(100, code(1), 10), ev.empty(20)], { policy: p });
+    const { token } = stateOf(first.model, "backoff");
+    const r = feed([ev.timer("backoff", token, 120), ev.spawned(101, 120), ev.exited(101, code(2), secondCrashAt - 10), ev.empty(secondCrashAt)], {
+      from: first.model, policy: p,
+    });
+    expect(r.model.state.kind).toBe(kind);
+    if (kind === "backoff") expect(r.model.ctx.crashes).toEqual([secondCrashAt]);
+    else expect(acts(r.last)).toContainEqual({ type: "exit", outcome: { kind: "gave-up", status: code(2), restarts: 1 } });
+  });
+
+  it("an app that stayed up backoffResetMs resets the backoff and the crash count", () => {
+    const { delays, run } = crashLoop([5, 5, 5, 10_000], POLICY);
+    expect(delays).toEqual([100, 200, 400, 100]);
+    expect(run.model.ctx.crashes).toHaveLength(1);
+  });
+
+  it("an app that stayed up just under backoffResetMs does not", () => {
+    expect(crashLoop([5, 5, 5, 9_999], policy({ maxRestarts: 10 })).delays).toEqual([100, 200, 400, 800]);
+    expect(crashLoop([5, 5, 5, 9_999], POLICY).run.model.state.kind).toBe("exited");
+  });
+});
+
+describe("machine: backoff", () => {
+  const BACKOFF: Event[] = [...RUNNING, ev.exited(100, code(1), 10), ev.empty(20)];
+
+  it("the backoff timer with the right token -> spawn", () => {
+    const r = feed([...BACKOFF, ev.timer("backoff", 2, 120)]);
+    expect(r.last).toEqual([{ type: "spawn", generation: 2 }]);
+  });
+
+  it.each([
+    ["a stale token", ev.timer("backoff", 1, 120)],
+    ["another timer's name", ev.timer("stop-deadline", 2, 120)],
+  ])("a backoff timer with %s is ignored", (_name, event) => {
+    const before = feed(BACKOFF).model;
+    const step = transition(before, event, POLICY);
+    expect(step.model).toBe(before);
+    expect(step.effects).toEqual([]);
+  });
+
+  it("restart-requested -> cancel the backoff and spawn now", () => {
+    const r = feed([...BACKOFF, ev.restart("control", 50)]);
+    expect(r.last).toEqual([{ type: "cancel-timer", name: "backoff" }, { type: "spawn", generation: 2 }]);
+    const s = feed([ev.spawned(101, 60), ev.timer("backoff", 2, 120)], { from: r.model });
+    expect(logs(s.steps[0] ?? [], "restart")[0]?.fields).toEqual({
+      source: "control", oldPid: 100, oldStatus: "exit 1", newPid: 101, generation: 2, downMs: 50, totalMs: 10,
+    });
+    // The cancelled timer firing late changes nothing.
+    expect(s.last).toEqual([]);
+    expect(stateOf(s.model, "running").pid).toBe(101);
+  });
+
+  it("stop-requested -> cancel the backoff and exit stopped-idle with the last status", () => {
+    const r = feed([...BACKOFF, ev.stop("SIGTERM", 50)]);
+    const outcome = { kind: "stopped-idle" as const, signal: "SIGTERM", last: code(1) };
+    expect(r.last).toEqual([{ type: "cancel-timer", name: "backoff" }, { type: "exit", outcome }]);
+    expect(exitCode(outcome)).toBe(1);
+  });
+});
+
+describe("machine: internal errors", () => {
+  it("while running -> stop the app with SIGTERM, then exit internal-error", () => {
+    const r = feed([...RUNNING, ev.internal("boom", 10)]);
+    expect(r.last).toEqual([
+      { type: "log", level: "error", event: "internal-error", fields: { message: "boom" } },
+      { type: "signal", pid: 100, signal: "SIGTERM", scope: "group" },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 1 },
+    ]);
+    const done = feed([ev.exited(100, sig("SIGTERM"), 20), ev.empty(30)], { from: r.model });
+    const outcome = { kind: "internal-error" as const, message: "boom" };
+    expect(done.last).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome }]);
+    expect(exitCode(outcome)).toBe(1);
+  });
+
+  it("while stopping for a restart -> no respawn, exit internal-error", () => {
+    const r = feed([...RUNNING, ev.restart("signal", 10), ev.internal("boom", 11), ev.exited(100, sig("SIGTERM"), 20), ev.empty(30)]);
+    expect(acts(r.steps[3] ?? [])).toEqual([]);
+    expect(r.last).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "internal-error", message: "boom" } }]);
+    expect(ofType(r.effects, "spawn")).toHaveLength(1);
+  });
+
+  it.each([
+    ["idle", []],
+    ["starting", [ev.start(0)]],
+    ["backoff", [...RUNNING, ev.exited(100, code(1), 10), ev.empty(20)]],
+  ])("while %s (no app running) -> exit internal-error at once", (_name, events) => {
+    const r = feed([...events, ev.internal("boom", 50)]);
+    expect(acts(r.last)).toEqual([
+      { type: "cancel-timer", name: "backoff" },
+      { type: "exit", outcome: { kind: "internal-error", message: "boom" } },
+    ]);
+  });
+});
+
+describe("machine: ignored events", () => {
+  const SETUPS: Record<string, Event[]> = {
+    idle: [],
+    starting: [ev.start(0)],
+    running: RUNNING,
+    "stopping(respawn)": [...RUNNING, ev.restart("signal", 10)],
+    "stopping(after-crash)": [...RUNNING, ev.exited(100, code(1), 10)],
+    backoff: [...RUNNING, ev.exited(100, code(1), 10), ev.empty(20)],
+  };
+  const cases: [string, string, Event][] = [
+    ["idle", "spawned", ev.spawned(100, 1)],
+    ["idle", "spawn-failed", ev.spawnFailed("ENOENT", 1)],
+    ["idle", "app-exited", ev.exited(100, code(1), 1)],
+    ["idle", "tree-empty", ev.empty(1)],
+    ["idle", "restart-requested", ev.restart("signal", 1)],
+    ["idle", "forward-signal", ev.forward("SIGHUP", 1)],
+    ["idle", "timer", ev.timer("backoff", 1, 1)],
+    ["starting", "start", ev.start(1)],
+    ["starting", "app-exited", ev.exited(100, code(1), 1)],
+    ["starting", "tree-empty", ev.empty(1)],
+    ["starting", "timer", ev.timer("stop-deadline", 1, 1)],
+    ["running", "start", ev.start(1)],
+    ["running", "spawned", ev.spawned(200, 1)],
+    ["running", "spawn-failed", ev.spawnFailed("ENOENT", 1)],
+    ["running", "tree-empty", ev.empty(1)],
+    ["running", "app-exited of another pid", ev.exited(999, code(1), 1)],
+    ["running", "timer", ev.timer("stop-deadline", 1, 1)],
+    ["stopping(respawn)", "start", ev.start(11)],
+    ["stopping(respawn)", "spawned", ev.spawned(200, 11)],
+    ["stopping(respawn)", "spawn-failed", ev.spawnFailed("ENOENT", 11)],
+    ["stopping(respawn)", "app-exited of another pid", ev.exited(999, code(1), 11)],
+    ["stopping(respawn)", "a backoff timer with its token", ev.timer("backoff", 1, 11)],
+    ["stopping(after-crash)", "a second app-exited", ev.exited(100, code(2), 11)],
+    ["stopping(after-crash)", "forward-signal", ev.forward("SIGHUP", 11)],
+    ["backoff", "start", ev.start(21)],
+    ["backoff", "spawned", ev.spawned(200, 21)],
+    ["backoff", "app-exited", ev.exited(100, code(1), 21)],
+    ["backoff", "tree-empty", ev.empty(21)],
+    ["backoff", "forward-signal", ev.forward("SIGHUP", 21)],
+  ];
+
+  it.each(cases)("%s ignores %s", (state, _what, event) => {
+    const before = feed(SETUPS[state] ?? []).model;
+    expect(before.state.kind).toBe(state.replace(/\(.*/, ""));
+    const step = transition(before, event, POLICY);
+    expect(step.model).toBe(before);
+    expect(step.effects).toEqual([]);
+  });
+
+  const EVERY_EVENT: Event[] = [
+    ev.start(100), ev.spawned(200, 100), ev.spawnFailed("ENOENT", 100), ev.exited(100, code(1), 100), ev.empty(100),
+    ev.restart("signal", 100), ev.stop("SIGTERM", 100), ev.stop("SIGINT", 100), ev.forward("SIGHUP", 100),
+    ev.timer("stop-deadline", 1, 100), ev.timer("kill-grace", 1, 100), ev.timer("backoff", 2, 100), ev.internal("boom", 100),
+  ];
+
+  it.each(EVERY_EVENT.map((e) => [e.type, e] as const))("exited ignores %s", (_type, event) => {
+    const before = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.exited(100, code(0), 20), ev.empty(30)]).model;
+    expect(before.state.kind).toBe("exited");
+    const step = transition(before, event, POLICY);
+    expect(step.model).toBe(before);
+    expect(step.effects).toEqual([]);
+  });
+});
