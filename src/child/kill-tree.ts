@@ -1,6 +1,7 @@
 // Signalling the app and what it left behind: its process group first, then every descendant
 // of pidone found through /proc (those that called setsid or double-forked out of the group).
-import { descendantsOf, listProcesses } from "../sys/proc.js";
+import { constants } from "node:os";
+import { catchesSignal, descendantsOf, listProcesses } from "../sys/proc.js";
 
 /** Send a signal; a process that is already gone (ESRCH) is not an error. Returns false if gone. */
 export function sendSignal(pid: number, signal: NodeJS.Signals | number): boolean {
@@ -13,12 +14,26 @@ export function sendSignal(pid: number, signal: NodeJS.Signals | number): boolea
   }
 }
 
+/** Job-control stops whose default action the kernel discards for an orphaned process group,
+ *  which the app's group is (its parent, pidone, sits in another session). */
+const JOB_CONTROL_STOPS = new Set(["SIGTSTP", "SIGTTIN", "SIGTTOU"]);
+
+/** The signal to send for `signal`: a job-control stop goes as SIGSTOP (like dumb-init in setsid
+ *  mode, so Ctrl-Z still suspends the app), unless the app catches it: gunicorn's master uses
+ *  SIGTTIN/SIGTTOU to add and remove workers, and a SIGSTOP would freeze it instead. */
+export function deliverable(pid: number, signal: NodeJS.Signals): NodeJS.Signals {
+  if (!JOB_CONTROL_STOPS.has(signal)) return signal;
+  return catchesSignal(pid, constants.signals[signal]) ? signal : "SIGSTOP";
+}
+
 /** Signal the app: its whole process group (the default), or only the direct child. The group
  *  id is the app's pid because it was spawned as a session leader. Falls back to the pid if the
- *  group is gone (the leader may have moved). */
-export function signalApp(pid: number, signal: NodeJS.Signals, scope: "group" | "child"): void {
-  if (scope === "group" && sendSignal(-pid, signal)) return;
-  sendSignal(pid, signal);
+ *  group is gone (the leader may have moved). Returns the signal actually sent. */
+export function signalApp(pid: number, signal: NodeJS.Signals, scope: "group" | "child"): NodeJS.Signals {
+  const sent = deliverable(pid, signal);
+  if (scope === "group" && sendSignal(-pid, sent)) return sent;
+  sendSignal(pid, sent);
+  return sent;
 }
 
 /** Living descendants of pidone (zombies excluded: they are dead and wait for the reaper). */

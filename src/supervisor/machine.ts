@@ -11,11 +11,6 @@ export interface Step {
   effects: Effect[];
 }
 
-/** Signals whose default action (stop) the kernel discards for an orphaned process group,
- *  which the app's group is (its parent, pidone, sits in another session). Like dumb-init in
- *  setsid mode, pidone sends SIGSTOP instead so Ctrl-Z still suspends the app. */
-const JOB_CONTROL_STOPS = new Set(["SIGTSTP", "SIGTTIN", "SIGTTOU"]);
-
 /** Stop signals that, sent a second time during a shutdown, mean "kill now". */
 const IMPATIENT = new Set(["SIGINT", "SIGTERM"]);
 
@@ -332,10 +327,9 @@ function chain(step: Step, event: Event, policy: Policy): Step {
 }
 
 function forward(pid: number, signal: string, policy: Policy): Effect[] {
-  const sent = JOB_CONTROL_STOPS.has(signal) ? "SIGSTOP" : signal;
   return [
-    log("debug", "signal-forwarded", { signal, ...(sent !== signal ? { sent } : {}), pid, scope: policy.signalScope }),
-    { type: "signal", pid, signal: sent, scope: policy.signalScope },
+    log("debug", "signal-forwarded", { signal, pid, scope: policy.signalScope }),
+    { type: "signal", pid, signal, scope: policy.signalScope },
   ];
 }
 

@@ -104,7 +104,8 @@ export class Runner {
         return this.spawn();
       case "signal":
         try {
-          signalApp(effect.pid, effect.signal as NodeJS.Signals, effect.scope);
+          const sent = signalApp(effect.pid, effect.signal as NodeJS.Signals, effect.scope);
+          if (sent !== effect.signal) log.debug({ event: "signal-translated", signal: effect.signal, sent, pid: effect.pid, reason: "app does not catch it; its group is orphaned" });
         } catch (err) {
           log.warn({ event: "signal-failed", signal: effect.signal, pid: effect.pid, error: (err as Error).message });
         }

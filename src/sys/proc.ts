@@ -57,6 +57,16 @@ export function descendantsOf(root: number, table: ProcInfo[] = listProcesses())
   return out;
 }
 
+/** Does `pid` have a handler for signal number `signo`? (SigCgt in /proc/PID/status.) */
+export function catchesSignal(pid: number, signo: number): boolean {
+  try {
+    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, "latin1"));
+    return m !== null && ((BigInt(`0x${m[1]}`) >> BigInt(signo - 1)) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
 let childrenFileWorks: boolean | null = null;
 
 /** Direct children of this process, zombies included. Reads only this process's own children
