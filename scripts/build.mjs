@@ -25,6 +25,12 @@ await build({
   define: { PIDONE_VERSION: JSON.stringify(pkg.version) },
   // koffi is loaded from the .node file copied below, never from node_modules.
   external: ["koffi"],
+  plugins: [{
+    name: "no-pino-transports",
+    setup(b) {
+      b.onResolve({ filter: /^thread-stream$/ }, () => ({ path: path.join(root, "src/boot/no-transports.js") }));
+    },
+  }],
   logLevel: "warning",
 });
 

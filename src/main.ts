@@ -121,7 +121,6 @@ async function supervise(config: Config): Promise<void> {
   process.on("unhandledRejection", internal);
   process.on("SIGCHLD", runner.onChildSignal);
   closers.push(watchSignals(runner.dispatch, config.restartSignal, now));
-  closeInspectorOpenedBySignal(log);
 
   // Everything that can be wrong with the configuration is found before the first spawn.
   let trigger = config.triggerFile;
@@ -154,6 +153,8 @@ async function supervise(config: Config): Promise<void> {
   }
 
   runner.dispatch({ type: "start", at: now() });
+  // After the spawn: loading node:inspector costs milliseconds the app's start need not wait for.
+  closeInspectorOpenedBySignal(log);
 
   // Sources that need a scan start after the app, so they do not delay its start.
   const sources: string[] = [`signal:${config.restartSignal}`];

@@ -3,7 +3,7 @@
 // restart-requested event every other source emits, then reports when the new app runs.
 // Works where `kill -USR1 1` cannot: with shareProcessNamespace, PID 1 is the pause process.
 import net from "node:net";
-import { chmodSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, unlinkSync } from "node:fs";
 import type { Logger } from "pino";
 import type { Dispatch, StatusSnapshot } from "../supervisor/events.js";
 import { lineReader, type ControlRequest, type ControlResponse, type StatusReport } from "../control/protocol.js";
@@ -47,11 +47,14 @@ function probe(socketPath: string): Promise<boolean> {
 /** Listen on `socketPath`. Rejects with ControlSocketError if another pidone owns it or it
  *  cannot be created. Returns a closer that also removes the socket file. */
 export async function startControlServer(socketPath: string, deps: ControlDeps): Promise<() => void> {
-  if (await probe(socketPath)) throw new ControlSocketError(`another process is already listening on ${socketPath}`);
-  try {
-    unlinkSync(socketPath); // a stale socket left by a pidone that was killed
-  } catch {
-    // none there
+  if (existsSync(socketPath)) {
+    // Probe only when there is a file: the connect costs a round of the event loop at startup.
+    if (await probe(socketPath)) throw new ControlSocketError(`another process is already listening on ${socketPath}`);
+    try {
+      unlinkSync(socketPath); // a stale socket left by a pidone that was killed
+    } catch {
+      // gone meanwhile
+    }
   }
   const server = net.createServer((conn) => handle(conn, deps));
   // Create the socket file 0600 from the start (umask), not chmod it after a window.

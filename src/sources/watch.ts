@@ -1,7 +1,6 @@
 // --watch: file changes under the given paths restart the app, debounced so that a burst of
 // saves or a sync of hundreds of files gives one restart.
 import path from "node:path";
-import picomatch from "picomatch";
 import type { Logger } from "pino";
 import type { Dispatch } from "../supervisor/events.js";
 
@@ -18,7 +17,9 @@ export interface WatchOptions {
 
 /** A predicate for chokidar's `ignored`: globs match the absolute path, the path relative to the
  *  working directory, and (for globs without a slash) the base name. */
-export function ignoreMatcher(globs: readonly string[], exclude: readonly string[], cwd: string): (p: string) => boolean {
+export async function ignoreMatcher(globs: readonly string[], exclude: readonly string[], cwd: string): Promise<(p: string) => boolean> {
+  // Loaded here, not at startup: only --watch needs it.
+  const { default: picomatch } = await import("picomatch");
   const match = picomatch(globs as string[], { dot: true, basename: true });
   const excluded = new Set(exclude);
   return (p: string) => excluded.has(p) || match(p) || match(path.relative(cwd, p));
@@ -28,7 +29,7 @@ export function ignoreMatcher(globs: readonly string[], exclude: readonly string
 export async function watchPaths(opts: WatchOptions, dispatch: Dispatch, now: () => number, log: Logger): Promise<() => Promise<void>> {
   const { watch } = await import("chokidar");
   const watcher = watch(opts.paths as string[], {
-    ignored: ignoreMatcher(opts.ignore, opts.exclude, opts.cwd),
+    ignored: await ignoreMatcher(opts.ignore, opts.exclude, opts.cwd),
     ignoreInitial: true,
     persistent: true,
     usePolling: opts.pollMs !== null,
