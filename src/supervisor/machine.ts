@@ -158,10 +158,11 @@ function beginStop(
   };
   return {
     model: withState(model, stopping, { nextToken: token + 1 }),
+    // The signal goes out first: the log line is a synchronous write that need not delay it.
     effects: [
-      ...effects,
       { type: "signal", pid: state.pid, signal, scope: policy.signalScope },
       { type: "set-timer", name: "stop-deadline", ms: policy.stopTimeoutMs, token },
+      ...effects,
     ],
   };
 }
@@ -328,8 +329,8 @@ function chain(step: Step, event: Event, policy: Policy): Step {
 
 function forward(pid: number, signal: string, policy: Policy): Effect[] {
   return [
-    log("debug", "signal-forwarded", { signal, pid, scope: policy.signalScope }),
     { type: "signal", pid, signal, scope: policy.signalScope },
+    log("debug", "signal-forwarded", { signal, pid, scope: policy.signalScope }),
   ];
 }
 

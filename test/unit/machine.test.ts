@@ -222,10 +222,11 @@ describe("machine: starting", () => {
 describe("machine: running", () => {
   it("restart-requested -> stopping{respawn}: SIGTERM to the group and a stop deadline", () => {
     const r = feed([...RUNNING, ev.restart("control", 10)]);
+    // The signal comes first: the log line (a synchronous write) must not delay it.
     expect(r.last).toEqual([
-      { type: "log", level: "info", event: "restart-requested", fields: { source: "control", pid: 100 } },
       { type: "signal", pid: 100, signal: "SIGTERM", scope: "group" },
       { type: "set-timer", name: "stop-deadline", ms: 5000, token: 1 },
+      { type: "log", level: "info", event: "restart-requested", fields: { source: "control", pid: 100 } },
     ]);
     const s = stateOf(r.model, "stopping");
     expect(s).toMatchObject({ pid: 100, then: { kind: "respawn", request: { source: "control" } }, status: null, killed: false, token: 1, pending: null, requestedAt: 10 });
@@ -687,9 +688,9 @@ describe("machine: internal errors", () => {
   it("while running -> stop the app with SIGTERM, then exit internal-error", () => {
     const r = feed([...RUNNING, ev.internal("boom", 10)]);
     expect(r.last).toEqual([
-      { type: "log", level: "error", event: "internal-error", fields: { message: "boom" } },
       { type: "signal", pid: 100, signal: "SIGTERM", scope: "group" },
       { type: "set-timer", name: "stop-deadline", ms: 5000, token: 1 },
+      { type: "log", level: "error", event: "internal-error", fields: { message: "boom" } },
     ]);
     const done = feed([ev.exited(100, sig("SIGTERM"), 20), ev.empty(30)], { from: r.model });
     const outcome = { kind: "internal-error" as const, message: "boom" };
