@@ -16,6 +16,9 @@ import { watchPaths } from "./sources/watch.js";
 import { ControlSocketError, startControlServer } from "./sources/control.js";
 import { CLIENT_EXIT, formatStatus, request } from "./control/client.js";
 import { parseDuration } from "./cli/config.js";
+import { describeBindError } from "./cli/listen-address.js";
+import { EXEC_SHIM_ARG, openHandoff, runExecShim } from "./child/handoff.js";
+import { HealthError, startHealthServer } from "./sources/health.js";
 
 declare const PIDONE_VERSION: string;
 const VERSION = typeof PIDONE_VERSION === "string" ? PIDONE_VERSION : "0.0.0-dev";
@@ -31,6 +34,7 @@ function fail(message: string, code: number): never {
 async function main(argv: string[]): Promise<void> {
   let inv;
   let config: Config;
+  if (argv[0] === EXEC_SHIM_ARG) process.exit(runExecShim(argv.slice(1)));
   try {
     inv = parseArgs(argv, VERSION);
     if (inv.kind === "done") return void process.exit(0);
@@ -105,7 +109,15 @@ async function supervise(config: Config): Promise<void> {
     }
     process.exit(code);
   };
-  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit });
+  let handoff: ReturnType<typeof openHandoff> | undefined;
+  try {
+    handoff = config.listen ? openHandoff(config.listen, log) : undefined;
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, EXIT.usage);
+    throw err;
+  }
+  if (handoff) closers.push(handoff.close);
+  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, spawnVia: handoff?.via });
 
   // From here on PID 1 must not die by accident: an internal error stops the app, then exits 1.
   const internal = (err: unknown) => {
@@ -141,6 +153,11 @@ async function supervise(config: Config): Promise<void> {
         log.warn({ event: "control-socket-disabled", path: control, reason: err.message });
         control = null;
       }
+    }
+    const health = config.health;
+    if (health) {
+      closers.push(await startHealthServer(health, { status: () => runner.snapshot(), now, log, readyTcp: config.readyTcp, readyHttp: config.readyHttp })
+        .catch((err: unknown) => { throw err instanceof HealthError ? new ConfigError(describeBindError(err.code, health, "--health")) : err; }));
     }
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message, EXIT.usage);

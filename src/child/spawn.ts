@@ -1,7 +1,20 @@
 // Starting the app: argv as given (no shell), env and cwd inherited, stdio inherited so output
 // reaches the container log byte for byte without passing through pidone.
 import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants as fsc, statSync } from "node:fs";
+import path from "node:path";
 import type { ExitStatus } from "../supervisor/events.js";
+
+/** How to start the app when it is handed listening sockets (see child/handoff.ts). */
+export interface SpawnVia {
+  /** Extra descriptors for the app: dup'ed to 3, 4, ... in the child. */
+  fds: readonly number[];
+  /** The app's whole environment. */
+  env: NodeJS.ProcessEnv;
+  /** A program that sets LISTEN_PID to its own pid and execs the app in place; the app's command
+   *  and arguments are appended to it. */
+  shim: readonly string[];
+}
 
 /** Callbacks for the two ways a spawned app reports back. */
 export interface SpawnHandlers {
@@ -12,10 +25,25 @@ export interface SpawnHandlers {
 /** Spawn the app as the leader of a new session and process group (setsid, via `detached`),
  *  so that signals can go to its whole group and a TTY's job control does not reach it
  *  behind pidone's back. Returns the pid, or null if the spawn failed (reported via onError). */
-export function spawnApp(command: string, args: readonly string[], handlers: SpawnHandlers): number | null {
+export function spawnApp(command: string, args: readonly string[], handlers: SpawnHandlers, via?: SpawnVia): number | null {
   let child: ChildProcess;
   try {
-    child = spawn(command, args, { stdio: "inherit", detached: true, windowsHide: true });
+    if (via) {
+      // The shim, not the app, is what Node execs: look the app up first, as execvp will, so that
+      // a missing or non-executable command is still a spawn failure (exit 127/126), not a crash.
+      const problem = findExecutable(command, via.env.PATH);
+      if (problem !== null) {
+        const err = Object.assign(new Error(problem), { code: problem });
+        queueMicrotask(() => handlers.onError(problem, describeSpawnError(command, err)));
+        return null;
+      }
+      const [file, ...shimArgs] = via.shim as [string, ...string[]];
+      child = spawn(file, [...shimArgs, command, ...args], {
+        stdio: ["inherit", "inherit", "inherit", ...via.fds], env: via.env, detached: true, windowsHide: true,
+      });
+    } else {
+      child = spawn(command, args, { stdio: "inherit", detached: true, windowsHide: true });
+    }
   } catch (err) {
     // Synchronous failures (EINVAL for a NUL byte in argv, ...): report like async ones.
     const e = err as NodeJS.ErrnoException;
@@ -48,4 +76,26 @@ function describeSpawnError(command: string, err: NodeJS.ErrnoException): string
     default:
       return `${command}: ${err.message}`;
   }
+}
+
+/** What execvp would fail with for `command`: null if some PATH entry holds an executable
+ *  regular file, "EACCES" if only non-executable ones exist, else "ENOENT". */
+export function findExecutable(command: string, pathVar: string | undefined): "ENOENT" | "EACCES" | null {
+  const candidates = command.includes("/")
+    ? [command]
+    : (pathVar ?? "/usr/local/bin:/usr/bin:/bin").split(":").map((dir) => path.join(dir || ".", command));
+  let found: "ENOENT" | "EACCES" = "ENOENT";
+  for (const file of candidates) {
+    try {
+      if (!statSync(file).isFile()) {
+        found = "EACCES";
+        continue;
+      }
+      accessSync(file, fsc.X_OK);
+      return null;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EACCES") found = "EACCES";
+    }
+  }
+  return found;
 }

@@ -2,6 +2,7 @@
 // Config out, or a ConfigError naming the option, the value and what is accepted.
 import path from "node:path";
 import { constants } from "node:os";
+import { parseListenAddress, type ListenAddress } from "./listen-address.js";
 
 /** A bad command line or environment. main prints the message and exits 2. */
 export class ConfigError extends Error {
@@ -31,6 +32,14 @@ export interface Config {
   controlSocketExplicit: boolean;
   logLevel: LogLevelName;
   logFormat: "json" | "pretty" | "auto";
+  /** Sockets pidone listens on and hands to every generation (--listen); absent when none. */
+  listen?: readonly ListenAddress[];
+  /** Where the health server (/livez, /readyz, /status) listens (--health); absent when off. */
+  health?: ListenAddress;
+  /** /readyz also needs a TCP connect to this address to succeed (--ready-tcp). */
+  readyTcp?: Extract<ListenAddress, { kind: "tcp" }>;
+  /** /readyz also needs a 2xx/3xx answer from this http:// URL (--ready-http). */
+  readyHttp?: string;
 }
 
 /** Log levels accepted by --log-level. */
@@ -53,6 +62,10 @@ export interface RawOptions {
   controlSocket?: string | false;
   logLevel?: string;
   logFormat?: string;
+  listen?: string[];
+  health?: string;
+  readyTcp?: string;
+  readyHttp?: string;
 }
 
 /** Defaults, documented in the README's options table. */
@@ -209,5 +222,45 @@ export function normalizeConfig(raw: RawOptions, command: readonly string[], env
     logFormat: parseChoice(format.text, ["json", "pretty", "auto"] as const, format.from),
   };
   if (config.pollMs === 0) throw new ConfigError(`${poll.from}: polling interval must be above 0`);
-  return Object.freeze(config);
+  return Object.freeze({ ...config, ...normalizeHandoff(raw, env, cwd) });
+}
+
+/** --listen, --health, --ready-tcp and --ready-http. Only the options given appear in the result. */
+function normalizeHandoff(raw: RawOptions, env: NodeJS.ProcessEnv, cwd: string): Partial<Config> {
+  const out: Partial<Config> = {};
+  const listenFrom = raw.listen !== undefined ? "--listen" : "PIDONE_LISTEN";
+  const listen = list(raw.listen, env, "PIDONE_LISTEN").map((a) => parseListenAddress(a, listenFrom, cwd));
+  const seen = new Set<string>();
+  for (const a of listen) {
+    if (seen.has(a.text)) throw new ConfigError(`${listenFrom}: ${a.text} is given twice`);
+    seen.add(a.text);
+  }
+  if (listen.length > 0) out.listen = Object.freeze(listen);
+
+  const health = pick(raw.health, env, { flag: "--health", env: "PIDONE_HEALTH" });
+  if (health.value !== undefined && !(health.from === "PIDONE_HEALTH" && isOff(String(health.value)))) {
+    out.health = parseListenAddress(String(health.value), health.from, cwd);
+  }
+  const tcp = pick(raw.readyTcp, env, { flag: "--ready-tcp", env: "PIDONE_READY_TCP" });
+  if (tcp.value !== undefined && String(tcp.value).trim() !== "") {
+    const a = parseListenAddress(String(tcp.value), tcp.from, cwd, "127.0.0.1");
+    if (a.kind !== "tcp") throw new ConfigError(`${tcp.from}: '${String(tcp.value)}' is not a TCP address (use PORT or HOST:PORT)`);
+    out.readyTcp = a;
+  }
+  const http = pick(raw.readyHttp, env, { flag: "--ready-http", env: "PIDONE_READY_HTTP" });
+  if (http.value !== undefined && String(http.value).trim() !== "") {
+    const text = String(http.value).trim();
+    let url: URL | null = null;
+    try {
+      url = new URL(text);
+    } catch {
+      // reported below
+    }
+    if (url === null || url.protocol !== "http:") throw new ConfigError(`${http.from}: invalid URL '${text}' (use an http:// URL, e.g. http://127.0.0.1:8000/healthz)`);
+    out.readyHttp = url.href;
+  }
+  if (!out.health && (out.readyTcp || out.readyHttp)) {
+    throw new ConfigError(`${out.readyTcp ? tcp.from : http.from}: a readiness check needs --health (PIDONE_HEALTH), which serves /readyz`);
+  }
+  return out;
 }

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { Effect, Event, Outcome, StatusSnapshot } from "./events.js";
 import { transition } from "./machine.js";
 import { initialModel, type Model, type Policy } from "./state.js";
-import { spawnApp } from "../child/spawn.js";
+import { spawnApp, type SpawnVia } from "../child/spawn.js";
 import { killTree, signalApp, signalDescendants } from "../child/kill-tree.js";
 import { Reaper } from "../reaper/reaper.js";
 import type { Libc } from "../sys/libc.js";
@@ -16,6 +16,8 @@ export interface RunnerOptions {
   policy: Policy;
   log: Logger;
   libc: Libc | null;
+  /** Listening sockets handed to every generation, through the exec shim (--listen). */
+  spawnVia?: SpawnVia;
   /** Called once, with how pidone ends. */
   onExit(outcome: Outcome): void;
 }
@@ -148,7 +150,7 @@ export class Runner {
         this.onChildSignal();
       },
       onError: (errno, message) => this.dispatch({ type: "spawn-failed", errno, message, at: now() }),
-    });
+    }, this.opts.spawnVia);
     const pidRef = pid ?? -1;
     if (pid === null) return;
     this.owned.add(pid);

@@ -18,7 +18,8 @@ export interface Libc {
 const WNOHANG = 1;
 const PR_SET_CHILD_SUBREAPER = 36;
 
-function loadKoffi(): typeof Koffi {
+/** koffi itself, from the bundle's dist/koffi/ or node_modules; shared by every FFI module in src/sys/. */
+export function loadKoffi(): typeof Koffi {
   const req = createRequire(__filename);
   const arch = process.arch;
   // Try glibc first, then musl (Alpine); the one that does not match the node binary fails to load.

@@ -1,0 +1,103 @@
+// Socket addresses for --listen, --health and --ready-tcp: parsed here, purely (no lookups, no
+// I/O), so that a bad address is a one-line ConfigError before anything is bound or spawned.
+import net from "node:net";
+import path from "node:path";
+import { ConfigError } from "./config.js";
+
+/** A parsed address. `text` is its canonical form, used in logs and error messages. */
+export type ListenAddress =
+  | { kind: "tcp"; family: 4 | 6; host: string; port: number; text: string }
+  | { kind: "unix"; path: string; text: string };
+
+/** Longest path a sockaddr_un holds (108 bytes with the terminating NUL). */
+const UNIX_PATH_MAX = 107;
+
+const FORMS = "use tcp://HOST:PORT, HOST:PORT, [IPv6]:PORT, :PORT or unix:PATH";
+
+/** Parse `tcp://HOST:PORT`, `HOST:PORT`, `[::]:PORT`, `:PORT`, `PORT` or `unix:PATH`.
+ *  HOST is an IP literal, `localhost` (127.0.0.1), or `*` / empty (all IPv4 interfaces); other
+ *  host names are refused rather than resolved: pidone binds before anything else runs, with
+ *  no resolver it could trust to answer quickly. `option` names the flag or variable for errors. */
+export function parseListenAddress(text: string, option: string, cwd: string, defaultHost = "0.0.0.0"): ListenAddress {
+  const raw = text.trim();
+  const bad = (why: string): never => {
+    throw new ConfigError(`${option}: invalid address '${text}': ${why} (${FORMS})`);
+  };
+  if (raw === "") bad("empty");
+  if (raw.startsWith("unix:")) {
+    const p = raw.slice("unix:".length).replace(/^\/\/(?=\/)/, "");
+    if (p === "") bad("no path after unix:");
+    if (p.includes("\0")) bad("NUL byte in path");
+    const abs = path.resolve(cwd, p);
+    if (Buffer.byteLength(abs) > UNIX_PATH_MAX) bad(`socket path is longer than ${UNIX_PATH_MAX} bytes`);
+    return { kind: "unix", path: abs, text: `unix:${abs}` };
+  }
+  let rest = raw;
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(rest);
+  if (scheme) {
+    if (scheme[1]?.toLowerCase() !== "tcp") bad(`unsupported scheme '${scheme[1]}://'`);
+    rest = rest.slice(scheme[0].length);
+  }
+  let host: string;
+  let portText: string;
+  if (rest.startsWith("[")) {
+    const m = /^\[([^\]]*)\]:(.*)$/.exec(rest);
+    if (!m) bad("an IPv6 address in brackets must be followed by :PORT");
+    host = (m as RegExpExecArray)[1] as string;
+    portText = (m as RegExpExecArray)[2] as string;
+    if (!net.isIPv6(host)) bad(`'${host}' is not an IPv6 address`);
+  } else if (/^\d+$/.test(rest)) {
+    host = defaultHost;
+    portText = rest;
+  } else {
+    const colon = rest.lastIndexOf(":");
+    if (colon < 0) bad("no port");
+    host = rest.slice(0, colon);
+    portText = rest.slice(colon + 1);
+    if (host.includes(":")) bad("put an IPv6 address in brackets, e.g. [::]:8000");
+    if (host === "" || host === "*") host = defaultHost;
+    else if (host.toLowerCase() === "localhost") host = "127.0.0.1";
+    else if (!net.isIPv4(host)) bad(`'${host}' is not an IP address; give an IP literal (host names other than localhost are not resolved)`);
+  }
+  if (!/^\d+$/.test(portText)) bad(`port '${portText}' is not a number`);
+  const port = Number(portText);
+  if (port < 1 || port > 65535) bad(`port ${port} is out of range (1-65535)`);
+  const family = net.isIPv6(host) ? 6 : 4;
+  return { kind: "tcp", family, host, port, text: family === 6 ? `[${host}]:${port}` : `${host}:${port}` };
+}
+
+/** Name of a handed-off socket in LISTEN_FDNAMES: systemd separates names with ':', so none may
+ *  contain one. `tcp-8000`, `unix-app.sock`. */
+export function fdName(a: ListenAddress): string {
+  const base = a.kind === "tcp" ? `tcp-${a.port}` : `unix-${path.basename(a.path)}`;
+  return base.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 255);
+}
+
+/** One line saying why binding `a` failed and what to do, for the errno code `code`. */
+export function describeBindError(code: string, a: ListenAddress, option: string): string {
+  const where = `${option} ${a.text}`;
+  switch (code) {
+    case "EADDRINUSE":
+      return a.kind === "tcp"
+        ? `${where}: address already in use (another process listens on port ${a.port})`
+        : `${where}: address already in use (another process listens on ${a.path}, or a non-socket file is there)`;
+    case "EACCES":
+    case "EPERM":
+      return a.kind === "tcp" && a.port < 1024
+        ? `${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE; use a port of 1024 or more)`
+        : `${where}: permission denied`;
+    case "EADDRNOTAVAIL":
+      return `${where}: address not available (no network interface has ${a.kind === "tcp" ? a.host : "it"})`;
+    case "EAFNOSUPPORT":
+      return `${where}: address family not supported (IPv6 disabled?)`;
+    case "ENOENT":
+    case "ENOTDIR":
+      return `${where}: directory ${a.kind === "unix" ? path.dirname(a.path) : ""} does not exist`;
+    case "EROFS":
+      return `${where}: read-only file system`;
+    case "EINVAL":
+      return `${where}: invalid address (EINVAL)`;
+    default:
+      return `${where}: cannot listen (${code})`;
+  }
+}

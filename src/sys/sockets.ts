@@ -1,0 +1,162 @@
+// Listening sockets made with raw syscalls, and execvp for the exec shim, through koffi.
+// Not net.Server: libuv would put the socket in its poll loop and start accepting connections,
+// and pidone must only hold the socket so that connections wait in the kernel's backlog while
+// one app generation replaces the next.
+import { constants as osc } from "node:os";
+import { lstatSync, unlinkSync } from "node:fs";
+import type { ListenAddress } from "../cli/listen-address.js";
+import { loadKoffi } from "./libc.js";
+
+/** A failed syscall: `code` is the errno name (EADDRINUSE, ...). */
+export class SyscallError extends Error {
+  constructor(readonly code: string, readonly syscall: string) {
+    super(`${syscall}: ${code}`);
+  }
+}
+
+/** The socket and exec syscalls pidone needs. */
+export interface Sockets {
+  /** socket + SO_REUSEADDR + bind + listen; returns the fd (close-on-exec in pidone itself). */
+  listen(address: ListenAddress, backlog: number): number;
+  close(fd: number): void;
+  /** Clear close-on-exec on `keepFds`, reset signal dispositions and the mask to their defaults,
+   *  then execvp. Returns the errno name only if the exec failed. */
+  exec(file: string, argv: readonly string[], keepFds: readonly number[]): string;
+}
+
+const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+const IPPROTO_IPV6 = 41;
+const IPV6_V6ONLY = 26;
+const SIG_SETMASK = 2;
+const F_SETFD = 2;
+
+const ERRNO_NAMES = new Map(Object.entries(osc.errno).map(([name, n]) => [n, name]));
+
+/** Build the sockaddr for `a` by hand (Linux layouts; the family is in host byte order). */
+export function sockaddr(a: ListenAddress): Buffer {
+  if (a.kind === "unix") {
+    const b = Buffer.alloc(110); // sa_family_t + char sun_path[108]
+    b.writeUInt16LE(AF_UNIX, 0);
+    b.write(a.path, 2, "utf8"); // NUL-terminated: the buffer is zeroed and the path <= 107 bytes
+    return b;
+  }
+  if (a.family === 4) {
+    const b = Buffer.alloc(16); // family, port (network order), in_addr, 8 bytes of zero
+    b.writeUInt16LE(AF_INET, 0);
+    b.writeUInt16BE(a.port, 2);
+    a.host.split(".").forEach((octet, i) => b.writeUInt8(Number(octet), 4 + i));
+    return b;
+  }
+  const b = Buffer.alloc(28); // family, port, flowinfo, in6_addr, scope_id
+  b.writeUInt16LE(AF_INET6, 0);
+  b.writeUInt16BE(a.port, 2);
+  ipv6Bytes(a.host).copy(b, 8);
+  return b;
+}
+
+/** The 16 bytes of an IPv6 literal (already validated), `::` and embedded IPv4 included. */
+function ipv6Bytes(host: string): Buffer {
+  let text = host;
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.includes("::") ? text.split("::") as [string, string] : [text, null];
+  const parts = (s: string) => (s === "" ? [] : s.split(":").map((h) => parseInt(h, 16)));
+  const h = parts(head);
+  const t = tail === null ? [] : parts(tail);
+  const groups = tail === null ? h : [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  return out;
+}
+
+/** Load the syscalls. Throws if koffi or a symbol is missing. */
+export function loadSockets(): Sockets {
+  const koffi = loadKoffi();
+  const lib = koffi.load(null as unknown as string);
+  const socket = lib.func("int socket(int domain, int type, int protocol)");
+  const setsockopt = lib.func("int setsockopt(int fd, int level, int name, const void *value, uint32_t len)");
+  const bind = lib.func("int bind(int fd, const void *addr, uint32_t len)");
+  const connect = lib.func("int connect(int fd, const void *addr, uint32_t len)");
+  const listen = lib.func("int listen(int fd, int backlog)");
+  const close = lib.func("int close(int fd)");
+  const execvp = lib.func("int execvp(const char *file, const char **argv)");
+  const sigprocmask = lib.func("int sigprocmask(int how, const void *set, void *oldset)");
+  const signal = lib.func("void *signal(int sig, void *handler)");
+  const fcntl = lib.func("int fcntl(int fd, int cmd, ...)");
+  // koffi reads errno right after the call, before any other libc call can overwrite it.
+  const errno = () => ERRNO_NAMES.get(koffi.errno()) ?? `errno ${koffi.errno()}`;
+  const check = (rc: number, syscall: string, fd = -1): number => {
+    if (rc >= 0) return rc;
+    const code = errno();
+    if (fd >= 0) close(fd);
+    throw new SyscallError(code, syscall);
+  };
+  const one = Buffer.alloc(4);
+  one.writeInt32LE(1);
+
+  const open = (a: ListenAddress, backlog: number): number => {
+    const domain = a.kind === "unix" ? AF_UNIX : a.family === 4 ? AF_INET : AF_INET6;
+    // CLOEXEC: pidone's other children (none today) must not inherit it; the app gets it through
+    // spawn's stdio array, whose dup2 into 3, 4, ... clears the flag in the child only.
+    const fd = check(socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0) as number, "socket");
+    const addr = sockaddr(a);
+    if (a.kind === "tcp") {
+      // REUSEADDR: a pidone restarted right after the last one can bind despite TIME_WAIT.
+      check(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4) as number, "setsockopt", fd);
+      // [::] means every interface, IPv4 too, whatever net.ipv6.bindv6only says.
+      if (a.family === 6 && a.host === "::") check(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, Buffer.alloc(4), 4) as number, "setsockopt", fd);
+    }
+    check(bind(fd, addr, addr.length) as number, "bind", fd);
+    check(listen(fd, backlog) as number, "listen", fd);
+    return fd;
+  };
+
+  return {
+    listen(a, backlog) {
+      try {
+        return open(a, backlog);
+      } catch (err) {
+        // A unix socket file left by a pidone that was killed: remove it if nobody answers on it.
+        if (!(err instanceof SyscallError) || err.code !== "EADDRINUSE" || a.kind !== "unix" || !staleUnixSocket(a)) throw err;
+        unlinkSync(a.path);
+        return open(a, backlog);
+      }
+    },
+    close: (fd) => void close(fd),
+    exec(file, argv, keepFds) {
+      // Node marks its stdio close-on-exec at startup: without this the app would start with
+      // stdin, stdout and stderr closed.
+      for (const fd of keepFds) fcntl(fd, F_SETFD, "int", 0);
+      // Node ignores SIGPIPE, and ignored signals stay ignored across exec; handled ones are
+      // reset by exec itself. Give the app the defaults and an empty mask, as libuv's spawn does.
+      for (let sig = 1; sig < 32; sig++) if (sig !== 9 && sig !== 19) signal(sig, null);
+      sigprocmask(SIG_SETMASK, Buffer.alloc(128), null);
+      execvp(file, [...argv, null]);
+      return errno();
+    },
+  };
+
+  function staleUnixSocket(a: Extract<ListenAddress, { kind: "unix" }>): boolean {
+    try {
+      if (!lstatSync(a.path).isSocket()) return false;
+    } catch {
+      return false;
+    }
+    const fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) as number;
+    if (fd < 0) return false;
+    const addr = sockaddr(a);
+    const rc = connect(fd, addr, addr.length) as number;
+    const refused = rc < 0 && errno() === "ECONNREFUSED";
+    close(fd);
+    return refused;
+  }
+}

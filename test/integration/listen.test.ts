@@ -1,0 +1,464 @@
+// Socket handoff (--listen) and the health server (--health), with pidone as PID 1.
+// The proof of zero downtime: a client opens a new connection for every request (so each one
+// really goes through accept) while the app is restarted 20 times. With --listen, pidone holds
+// the listening socket between generations and every request succeeds; without it, the same
+// loop records connection errors while the port is closed (the negative control).
+// gunicorn and uvicorn come from Debian (/usr/bin/gunicorn, /usr/bin/python3 -m uvicorn).
+import { afterEach, describe, expect, it } from "vitest";
+import { chmodSync, existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { BUNDLE, FIXTURES, ROOT, cleanupAll, run, startPidone, type Pidone } from "../helpers/pidone.js";
+
+afterEach(cleanupAll);
+
+const APPS = path.join(ROOT, "examples/apps");
+const PY = "/usr/bin/python3";
+const UP_MS = 20_000;
+const RESTARTS = 20;
+/** Requests between two restarts, all from the generation that is up: >= 2,000 in all. */
+const PER_RESTART = 100;
+const FD_SERVER = path.join(FIXTURES, "listen-fd-server.js");
+
+interface Answer {
+  pid: number;
+  ppid?: number;
+}
+
+interface Server {
+  name: string;
+  options: string[];
+  /** The command with the handed-off fd 3, or with its own port. */
+  command(port: number | null): string[];
+  /** Which field of an answer is the pid pidone spawned. */
+  spawnedIs: "pid" | "ppid";
+  /** The server itself may reset a connection it accepted just before its shutdown (see below). */
+  resetsOnShutdown: boolean;
+}
+
+const SERVERS: Server[] = [
+  {
+    name: "gunicorn, 2 workers",
+    options: ["--single-child"],
+    // gunicorn reads LISTEN_FDS itself (and checks LISTEN_PID): adding `--bind fd://3` as well
+    // would make it open fd 3 twice, and the second dup fails with EBADF (gunicorn 20.1's
+    // sock.create_sockets). So: no --bind with --listen.
+    command: (port) => ["/usr/bin/gunicorn", "--workers", "2", "--graceful-timeout", "5", ...(port === null ? [] : ["--bind", `127.0.0.1:${port}`]), "--chdir", APPS, "wsgi_app:app"],
+    spawnedIs: "ppid",
+    resetsOnShutdown: false,
+  },
+  {
+    name: "uvicorn",
+    options: [],
+    command: (port) => [PY, "-m", "uvicorn", "--app-dir", APPS, ...(port === null ? ["--fd", "3"] : ["--host", "127.0.0.1", "--port", String(port)]), "--log-level", "warning", "asgi_app:app"],
+    spawnedIs: "pid",
+    // uvicorn's graceful shutdown (Server.shutdown -> H11Protocol.shutdown, same in httptools_impl
+    // and in current releases) closes every connection that has no request cycle yet. A connection
+    // it accepted in its last event-loop turn, whose request bytes it has not read, is closed
+    // with unread data, so the kernel answers RST. That is the old generation, during its own stop:
+    // no supervisor can prevent it. Such resets are allowed only inside a stop window.
+    resetsOnShutdown: true,
+  },
+];
+
+describe("--listen: zero-downtime restarts under a client loop", () => {
+  for (const server of SERVERS) {
+    for (const listen of [true, false]) {
+      const mode = listen ? "with --listen: every request succeeds" : "without --listen (negative control): the loop sees connection errors";
+      it(`${server.name}, ${RESTARTS} restarts, ${mode}`, async () => {
+        const port = await freePort();
+        const p = startPidone({
+          args: [...(listen ? ["--listen", `127.0.0.1:${port}`] : []), ...server.options, "--", ...server.command(listen ? null : port)],
+        });
+        if (listen) expect((await p.waitForEvent("listening")).address).toBe(`127.0.0.1:${port}`);
+        const first = await p.waitForEvent("spawned", undefined, UP_MS);
+        await answerFrom(p, port, (a) => a[server.spawnedIs] === first.pid, "generation 1");
+        const steady = await latency(port, 300);
+
+        const client = new Client(port, 50_000);
+        const firstServedMs: number[] = [];
+        let pid = first.pid as number;
+        for (let i = 1; i <= RESTARTS; i++) {
+          const from = client.sent;
+          await client.until(() => client.sent - from >= PER_RESTART && client.last?.[server.spawnedIs] === pid, `${PER_RESTART} requests to generation ${i}`, p);
+          const t0 = performance.now();
+          const ev = p.waitForEvent("restart", undefined, UP_MS, i);
+          if (i % 2 === 1) p.signal("SIGUSR1");
+          else {
+            const res = await run(process.execPath, [BUNDLE, "restart"], { env: { PIDONE_CONTROL_SOCKET: p.socket }, timeoutMs: UP_MS });
+            expect(res.code, `pidone restart: ${res.stderr}\n${p.output()}`).toBe(0);
+          }
+          pid = (await ev).newPid as number;
+          const served = await client.until(() => client.firstFrom(server.spawnedIs, pid), `a request served by generation ${i + 1}`, p);
+          firstServedMs.push(served - t0);
+        }
+        const from = client.sent;
+        await client.until(() => client.sent - from >= PER_RESTART, "the last requests", p);
+        await client.stop();
+
+        const errors = Object.values(client.errors).reduce((a, b) => a + b, 0);
+        const summary = `${server.name} ${listen ? "with" : "without"} --listen: ${client.sent} requests, ${client.ok} ok, ` +
+          `${errors} errors ${JSON.stringify(client.errors)}; restart request -> first request served by the new generation: ` +
+          `median ${median(firstServedMs).toFixed(0)} ms, max ${Math.max(...firstServedMs).toFixed(0)} ms; ` +
+          `steady-state latency median ${steady.median.toFixed(2)} ms, p99 ${steady.p99.toFixed(2)} ms`;
+        console.log(summary);
+        expect(client.sent).toBeGreaterThanOrEqual(RESTARTS * PER_RESTART);
+        expect(p.all("restart"), p.output()).toHaveLength(RESTARTS);
+        if (listen && !server.resetsOnShutdown) expect(client.errors, `${summary}\n${p.output()}`).toEqual({});
+        else if (listen) {
+          // Nothing refused, nothing timed out: the only errors are resets by the old generation.
+          expect(Object.keys(client.errors).filter((k) => k !== "ECONNRESET"), summary).toEqual([]);
+          const windows = p.all("restart-requested").map((e, i) => [e.time as number, (p.all("app-exited")[i]?.time as number) + 50]);
+          const outside = client.errorTimes.filter((t) => !windows.some(([a, b]) => t >= (a as number) && t <= (b as number)));
+          expect(outside, `resets outside a stop window\n${summary}\n${p.output()}`).toEqual([]);
+        } else expect(errors, summary).toBeGreaterThan(0);
+
+        p.signal("SIGTERM");
+        expect((await p.waitExit(15_000)).code, p.output()).toBe(0);
+      }, 240_000);
+    }
+  }
+});
+
+describe("--listen: the systemd protocol, the exec shim, and bad input", () => {
+  for (const shim of ["sh", "node"] as const) {
+    it(`a Node server on fd 3 gets LISTEN_PID = its own pid, LISTEN_FDS, LISTEN_FDNAMES (${shim} shim), in every generation`, async () => {
+      const port = await freePort();
+      const p = startPidone({
+        args: ["--listen", `127.0.0.1:${port}`, "--listen", `unix:sock`, "--", process.execPath, FD_SERVER],
+        env: shimEnv(shim),
+      });
+      expect((await p.waitForEvent("listening", (e) => e.fd === 4)).address).toBe(`unix:${path.join(p.dir, "sock")}`);
+      for (let gen = 1; gen <= 2; gen++) {
+        const pid = gen === 1 ? (await p.waitForEvent("spawned", undefined, UP_MS)).pid : (await p.waitForEvent("restart", undefined, UP_MS)).newPid;
+        const a = await answerFrom(p, port, (x) => x.pid === pid, `generation ${gen}`) as Answer & Record<string, unknown>;
+        expect(a, p.output()).toEqual({ pid, listenPid: String(pid), listenFds: "2", listenFdNames: `tcp-${port}:unix-sock` });
+        // The app is pidone's direct child: the shim exec'd in place, it did not fork.
+        expect(p.tree().map((x) => x.cmdline), p.output()).toEqual([`${process.execPath} ${FD_SERVER}`]);
+        if (gen === 1) p.signal("SIGUSR1");
+      }
+      p.signal("SIGTERM");
+      expect((await p.waitExit()).code, p.output()).toBe(0);
+      expect(existsSync(path.join(p.dir, "sock")), "the unix socket file is removed at exit").toBe(false);
+    }, 60_000);
+
+    it(`a missing or non-executable command still exits 127/126 with one line (${shim} shim)`, async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), "pidone-listen-"));
+      const noexec = path.join(dir, "app");
+      writeFileSync(noexec, "#!/bin/sh\necho hi\n");
+      chmodSync(noexec, 0o644);
+      const env = shimEnv(shim);
+      try {
+        for (const [cmd, code, message] of [
+          ["/no/such/command", 127, "/no/such/command: command not found"],
+          ["no-such-command-on-path", 127, "no-such-command-on-path: command not found"],
+          [noexec, 126, `${noexec}: permission denied (not executable, or a directory)`],
+        ] as const) {
+          const port = await freePort();
+          const p = startPidone({ args: ["--listen", `127.0.0.1:${port}`, "--", cmd, "x"], env });
+          const exit = await p.waitExit();
+          expect(exit.code, p.output()).toBe(code);
+          expect(p.all("spawn-failed").map((e) => e.message), p.output()).toEqual([message]);
+          expect(p.all("restart"), p.output()).toEqual([]);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 60_000);
+  }
+
+  it("keeps argv intact through the shim: spaces, quotes, $, globs, unicode, empty", async () => {
+    const args = ["a b", "\"q\" 'r'", "$HOME", "*", "ünï ✓", "", "-c", "--"];
+    for (const shim of ["sh", "node"] as const) {
+      const port = await freePort();
+      const p = startPidone({
+        args: ["--restart", "never", "--listen", `127.0.0.1:${port}`, "--", process.execPath, "-e", "console.log(JSON.stringify(process.argv.slice(1)))", ...args],
+        env: shimEnv(shim),
+      });
+      expect((await p.waitExit()).code, p.output()).toBe(0);
+      expect(JSON.parse(p.stdout.toString("utf8")), p.output()).toEqual(args);
+    }
+  });
+
+  const bad = async (args: string[], says: RegExp, wrap: string[] = []) => {
+    const dir = mkdtempSync(path.join(tmpdir(), "pidone-listen-"));
+    chmodSync(dir, 0o777);
+    const marker = path.join(dir, "spawned");
+    try {
+      const r = await run(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length > 0 ? [process.execPath] : []), BUNDLE, "--no-trigger-file", ...args, "--", "sh", "-c", `touch ${marker}`], {
+        cwd: dir, env: { PIDONE_CONTROL_SOCKET: "off", PIDONE_LOG_FORMAT: "json" },
+      });
+      expect(r.code, r.stderr).toBe(2);
+      const lines = r.stderr.trim().split("\n");
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(/^pidone: /);
+      expect(lines[0]).toMatch(says);
+      expect(existsSync(marker), "nothing was spawned").toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it("an address in use: exit 2, one line, nothing spawned (--listen and --health)", async () => {
+    const holder = net.createServer();
+    const port = await new Promise<number>((resolve) => holder.listen(0, "127.0.0.1", () => resolve((holder.address() as net.AddressInfo).port)));
+    try {
+      await bad(["--listen", `127.0.0.1:${port}`], new RegExp(`^pidone: --listen 127\\.0\\.0\\.1:${port}: address already in use \\(another process listens on port ${port}\\)$`));
+      await bad(["--health", `127.0.0.1:${port}`], new RegExp(`^pidone: --health 127\\.0\\.0\\.1:${port}: address already in use`));
+      // The second of two sockets fails: the first is closed again, and still nothing runs.
+      const free = await freePort();
+      await bad(["--listen", `127.0.0.1:${free}`, "--listen", `127.0.0.1:${port}`], /address already in use/);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it("a bad address or an address no interface has: exit 2, one line, nothing spawned", async () => {
+    await bad(["--listen", "example.com:80"], /^pidone: --listen: invalid address 'example\.com:80': 'example\.com' is not an IP address; give an IP literal/);
+    await bad(["--listen", "127.0.0.1:99999"], /^pidone: --listen: invalid address '127\.0\.0\.1:99999': port 99999 is out of range/);
+    await bad(["--listen", "192.0.2.123:8000"], /^pidone: --listen 192\.0\.2\.123:8000: address not available \(no network interface has 192\.0\.2\.123\)$/);
+    await bad(["--listen", "unix:/no/such/dir/s.sock"], /^pidone: --listen unix:\/no\/such\/dir\/s\.sock: directory \/no\/such\/dir does not exist$/);
+  });
+
+  it("a privileged port without permission (as nobody): exit 2, one line, nothing spawned", async () => {
+    await bad(["--listen", "127.0.0.1:81"], /^pidone: --listen 127\.0\.0\.1:81: permission denied \(ports below 1024 need root or CAP_NET_BIND_SERVICE; use a port of 1024 or more\)$/,
+      ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+  });
+});
+
+describe("--health: probes answered by pidone", () => {
+  it("/livez, /readyz (503 during a slow restart), /status, 404/405 for anything else", async () => {
+    const [port, hport] = [await freePort(), await freePort()];
+    const base = `http://127.0.0.1:${hport}`;
+    const p = startPidone({
+      args: ["--listen", `127.0.0.1:${port}`, "--health", `127.0.0.1:${hport}`, "--", process.execPath, FD_SERVER],
+      env: { STOP_DELAY_MS: "1500" },
+    });
+    expect((await p.waitForEvent("health-listening")).address).toBe(`127.0.0.1:${hport}`);
+    const spawned = await p.waitForEvent("spawned", undefined, UP_MS);
+    await p.waitForStdout(/READY/, UP_MS);
+    expect(await fetchText(`${base}/livez`)).toEqual({ status: 200, body: "ok\n" });
+    expect(await fetchText(`${base}/readyz`)).toEqual({ status: 200, body: "ok\n" });
+    const status = JSON.parse((await fetchText(`${base}/status?x=1`)).body) as Record<string, unknown>;
+    expect(status).toMatchObject({ state: "running", pid: spawned.pid, generation: 1, restarts: 0, lastExit: null, lastRestartReason: null, supervisorPid: 1 });
+    expect(typeof status.uptimeMs).toBe("number");
+    expect((await fetchText(`${base}/`)).status).toBe(404);
+    expect((await fetchText(`${base}/restart`)).status).toBe(404);
+    expect((await fetchText(`${base}/livez`, "POST")).status).toBe(405);
+
+    // The app takes 1.5 s to stop: /readyz says 503 while it does, /livez stays 200.
+    p.signal("SIGUSR1");
+    await p.waitForEvent("restart-requested");
+    expect(await fetchText(`${base}/readyz`)).toEqual({ status: 503, body: "not ready: stopping\n" });
+    expect((await fetchText(`${base}/livez`)).status).toBe(200);
+    const restart = await p.waitForEvent("restart", undefined, UP_MS);
+    await p.waitForStdout(/READY/, UP_MS, 2);
+    expect((await fetchText(`${base}/readyz`)).status).toBe(200);
+    expect(JSON.parse((await fetchText(`${base}/status`)).body)).toMatchObject({ pid: restart.newPid, generation: 2, restarts: 1, lastExit: "exit 0", lastRestartReason: "signal" });
+
+    // /livez turns 503 only once pidone has given up; during the stop it still answers 200.
+    p.signal("SIGTERM");
+    await p.waitForEvent("stopping");
+    expect((await fetchText(`${base}/livez`)).status).toBe(200);
+    expect((await p.waitExit()).code, p.output()).toBe(0);
+  }, 60_000);
+
+  it("--ready-http: /readyz follows the app's own health URL", async () => {
+    const [port, hport] = [await freePort(), await freePort()];
+    const dir = mkdtempSync(path.join(tmpdir(), "pidone-ready-"));
+    const flag = path.join(dir, "not-ready");
+    writeFileSync(flag, "");
+    try {
+      const p = startPidone({
+        args: ["--listen", `127.0.0.1:${port}`, "--health", `127.0.0.1:${hport}`, "--ready-http", `http://127.0.0.1:${port}/healthz`, "--", process.execPath, FD_SERVER],
+        env: { NOT_READY_FILE: flag },
+      });
+      await p.waitForStdout(/READY/, UP_MS);
+      expect(await fetchText(`http://127.0.0.1:${hport}/readyz`)).toEqual({ status: 503, body: `not ready: http://127.0.0.1:${port}/healthz: HTTP 503\n` });
+      unlinkSync(flag);
+      expect(await fetchText(`http://127.0.0.1:${hport}/readyz`)).toEqual({ status: 200, body: "ok\n" });
+      expect((await fetchText(`http://127.0.0.1:${hport}/livez`)).status).toBe(200);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it("--ready-tcp: /readyz needs a TCP connect to the port to succeed", async () => {
+    const [port, hport] = [await freePort(), await freePort()];
+    const p = startPidone({
+      args: ["--health", `127.0.0.1:${hport}`, "--ready-tcp", String(port), "--", "sleep", "60"],
+    });
+    await p.waitForEvent("spawned", undefined, UP_MS);
+    expect(await fetchText(`http://127.0.0.1:${hport}/readyz`)).toEqual({ status: 503, body: `not ready: tcp 127.0.0.1:${port}: ECONNREFUSED\n` });
+    const s = net.createServer((c) => c.destroy());
+    await new Promise<void>((resolve) => s.listen(port, "127.0.0.1", resolve));
+    try {
+      expect(await fetchText(`http://127.0.0.1:${hport}/readyz`)).toEqual({ status: 200, body: "ok\n" });
+    } finally {
+      s.close();
+    }
+  }, 60_000);
+});
+
+// --- local helpers ---------------------------------------------------------------------------
+
+/** Force the node exec shim (as in an image without /bin/sh), or leave the default (/bin/sh). */
+function shimEnv(shim: "sh" | "node"): Record<string, string> {
+  return shim === "node" ? { PIDONE_EXEC_SHIM: "node" } : {};
+}
+
+/** A client that sends GET / on a new connection each time, one after the other, until stopped
+ *  or `max` requests; it counts successes and errors by type. After an error it waits 5 ms, so
+ *  a closed port costs a bounded number of requests. */
+class Client {
+  sent = 0;
+  ok = 0;
+  errors: Record<string, number> = {};
+  /** Wall-clock time (ms, like pidone's log `time`) of every error. */
+  errorTimes: number[] = [];
+  last: Answer | null = null;
+  private readonly first = new Map<string, number>();
+  private stopped = false;
+  private readonly wakers = new Set<() => void>();
+  private readonly done: Promise<void>;
+
+  constructor(private readonly port: number, private readonly max: number) {
+    this.done = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped && this.sent < this.max) {
+      this.sent++;
+      try {
+        const res = await get(this.port, "/", 15_000);
+        if (res.status !== 200) throw Object.assign(new Error(`HTTP ${res.status}`), { code: `HTTP ${res.status}` });
+        const a = JSON.parse(res.body) as Answer;
+        const at = performance.now();
+        this.ok++;
+        this.last = a;
+        for (const key of [`pid:${a.pid}`, `ppid:${a.ppid}`]) if (!this.first.has(key)) this.first.set(key, at);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        this.errors[code] = (this.errors[code] ?? 0) + 1;
+        this.errorTimes.push(Date.now());
+        this.last = null;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      for (const w of this.wakers) w();
+    }
+  }
+
+  /** When the first answer whose `field` is `pid` arrived, if one did. */
+  firstFrom(field: "pid" | "ppid", pid: number): number | undefined {
+    return this.first.get(`${field}:${pid}`);
+  }
+
+  /** Resolve with `probe`'s value once it has one (checked after every request); bounded. */
+  until<T>(probe: () => T | undefined | false, what: string, p: Pidone, timeoutMs = 30_000): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const v = probe();
+        if (v === undefined || v === false) return;
+        done();
+        resolve(v);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (sent ${this.sent}, ok ${this.ok}, errors ${JSON.stringify(this.errors)})\n${p.output()}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.wakers.delete(check);
+      };
+      this.wakers.add(check);
+      check();
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+  }
+}
+
+/** Latency of `n` sequential requests (new connection each), in ms. */
+async function latency(port: number, n: number): Promise<{ median: number; p99: number }> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await get(port, "/", 5000);
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return { median: median(times), p99: times[Math.floor(n * 0.99)] as number };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+}
+
+/** Poll GET / (every 20 ms, bounded) until an answer satisfies `ok`. */
+async function answerFrom(p: Pidone, port: number, ok: (a: Answer) => boolean, what: string, timeoutMs = UP_MS): Promise<Answer> {
+  const deadline = performance.now() + timeoutMs;
+  let last = "no answer yet";
+  for (;;) {
+    if (p.exit) throw new Error(`pidone exited (${JSON.stringify(p.exit)}) while waiting for ${what} on port ${port}\n${p.output()}`);
+    try {
+      const res = await get(port, "/", 2000);
+      last = `${res.status} ${res.body}`;
+      if (res.status === 200) {
+        const a = JSON.parse(res.body) as Answer;
+        if (ok(a)) return a;
+      }
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} on port ${port} (last: ${last})\n${p.output()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** One GET on a fresh connection (no keep-alive). */
+function get(port: number, urlPath: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port, path: urlPath, agent: false, timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(Object.assign(new Error(`GET ${urlPath} timed out after ${timeoutMs} ms`), { code: "TIMEOUT" })));
+    req.on("error", reject);
+  });
+}
+
+/** Any method on a fresh connection; status and body. */
+function fetchText(url: string, method = "GET"): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent: false, timeout: 5000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("timeout", () => req.destroy(new Error(`${method} ${url} timed out`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** A port nobody listens on right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
