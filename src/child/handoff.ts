@@ -16,9 +16,8 @@ import { ConfigError } from "../cli/config.js";
 import { describeBindError, fdName, type ListenAddress } from "../cli/listen-address.js";
 import { loadSockets, SyscallError, type Sockets } from "../sys/sockets.js";
 import type { SpawnVia } from "./spawn.js";
+import { EXEC_SHIM_ARG } from "../cli/program.js";
 
-/** The argument that makes the bundle act as the exec shim instead of pidone. */
-export const EXEC_SHIM_ARG = "__exec-shim";
 
 /** Generous: a burst of connections during a restart must wait, not be dropped. The kernel caps
  *  it at net.core.somaxconn (4096 by default since Linux 5.4). */

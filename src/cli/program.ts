@@ -2,6 +2,9 @@
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, DEFAULTS, type RawOptions } from "./config.js";
 
+/** The first argument that makes the bundle act as the exec shim for --listen (src/child/handoff.ts). */
+export const EXEC_SHIM_ARG = "__exec-shim";
+
 /** What the command line asks for. */
 export type Invocation =
   | { kind: "run"; raw: RawOptions; command: string[] }

@@ -1,0 +1,184 @@
+// Wiring of the supervisor: config -> logger -> runner -> sources. Loaded by main.ts only when
+// pidone supervises (not for `pidone restart`/`status` or the exec shim).
+import { accessSync, constants as fsc, existsSync, statSync } from "node:fs";
+import path from "node:path";
+import type { Logger } from "pino";
+import { ConfigError, type Config } from "./cli/config.js";
+import { createLogger } from "./log.js";
+import { EXIT, exitCode } from "./exit-code.js";
+import { Runner, now } from "./supervisor/runner.js";
+import type { Outcome } from "./supervisor/events.js";
+import type { Policy } from "./supervisor/state.js";
+import { loadLibc, type Libc } from "./sys/libc.js";
+import { watchSignals } from "./sources/signals.js";
+import { removeTrigger, watchTriggerFile } from "./sources/trigger-file.js";
+import { watchPaths } from "./sources/watch.js";
+import { ControlSocketError, startControlServer } from "./sources/control.js";
+import type { openHandoff } from "./child/handoff.js";
+
+type Handoff = ReturnType<typeof openHandoff>;
+
+/** Fixed parts of the crash policy (see README, "Restarts"). */
+const BACKOFF = { backoffInitialMs: 100, backoffMaxMs: 30_000, backoffResetMs: 10_000, killGraceMs: 2_000 };
+
+/** Check a path option whose directory pidone must write to. Explicit ones fail; defaults warn. */
+function usableDir(file: string, explicit: boolean, option: string, log: Logger): boolean {
+  const dir = path.dirname(file);
+  let problem: string | null = null;
+  if (!existsSync(dir)) problem = `directory ${dir} does not exist`;
+  else {
+    try {
+      accessSync(dir, fsc.W_OK);
+    } catch {
+      problem = `directory ${dir} is not writable`;
+    }
+  }
+  if (problem === null && existsSync(file) && statSync(file).isDirectory()) problem = `${file} is a directory`;
+  if (problem === null) return true;
+  if (explicit) throw new ConfigError(`${option} ${file}: ${problem}`);
+  log.warn({ event: `${option.slice(2)}-disabled`, path: file, reason: problem });
+  return false;
+}
+
+/** Run the app under supervision until it ends; `exit` ends the process with a code (main.ts). */
+export async function supervise(config: Config, exit: (code: number) => never): Promise<void> {
+  const fail = (message: string, code: number): never => {
+    process.stderr.write(`pidone: ${message}\n`);
+    return exit(code);
+  };
+  const log = createLogger(config.logLevel, config.logFormat);
+  const closers: (() => unknown)[] = [];
+  let libc: Libc | null = null;
+  try {
+    libc = loadLibc();
+  } catch (err) {
+    log.error({ event: "reaper-unavailable", error: (err as Error).message, hint: "orphaned zombies will not be reaped" });
+  }
+  const policy: Policy = {
+    signalScope: config.signalScope, stopTimeoutMs: config.stopTimeoutMs, restart: config.restart,
+    maxRestarts: config.maxRestarts, restartWindowMs: config.restartWindowMs, ...BACKOFF,
+  };
+  const onExit = (outcome: Outcome) => {
+    const code = exitCode(outcome);
+    log.info({ event: "exit", code, reason: outcome.kind, ...("status" in outcome ? { status: outcome.status } : {}) });
+    for (const close of closers) {
+      try {
+        close();
+      } catch {
+        // best effort: we are leaving
+      }
+    }
+    exit(code);
+  };
+  // --listen and --health load their modules only when asked for (node:http alone costs ms).
+  let handoff: Handoff | undefined;
+  try {
+    handoff = config.listen ? (await import("./child/handoff.js")).openHandoff(config.listen, log) : undefined;
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, EXIT.usage);
+    throw err;
+  }
+  if (handoff) closers.push(handoff.close);
+  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, spawnVia: handoff?.via });
+
+  // From here on PID 1 must not die by accident: an internal error stops the app, then exits 1.
+  const internal = (err: unknown) => {
+    log.error({ event: "internal-error", error: err instanceof Error ? err.stack : String(err) });
+    try {
+      runner.dispatch({ type: "internal-error", message: err instanceof Error ? err.message : String(err), at: now() });
+    } catch {
+      runner.killEverything();
+      exit(EXIT.internalError);
+    }
+  };
+  process.on("uncaughtException", internal);
+  process.on("unhandledRejection", internal);
+  process.on("SIGCHLD", runner.onChildSignal);
+  closers.push(watchSignals(runner.dispatch, config.restartSignal, now));
+
+  // Everything that can be wrong with the configuration is found before the first spawn.
+  let trigger = config.triggerFile;
+  let control = config.controlSocket;
+  try {
+    for (const w of config.watch) if (!existsSync(w)) throw new ConfigError(`--watch ${w}: no such file or directory`);
+    if (trigger && !usableDir(trigger, config.triggerFileExplicit, "--trigger-file", log)) trigger = null;
+    if (trigger && removeTrigger(trigger, log)) log.info({ event: "stale-trigger-removed", path: trigger });
+    if (control && !usableDir(control, config.controlSocketExplicit, "--control-socket", log)) control = null;
+    if (control) {
+      try {
+        closers.push(await startControlServer(control, {
+          dispatch: runner.dispatch, now, status: () => runner.snapshot(), subscribe: (l) => runner.subscribe(l), log,
+        }));
+      } catch (err) {
+        if (!(err instanceof ControlSocketError)) throw err;
+        if (config.controlSocketExplicit) throw new ConfigError(`--control-socket: ${err.message}`);
+        log.warn({ event: "control-socket-disabled", path: control, reason: err.message });
+        control = null;
+      }
+    }
+    const health = config.health;
+    if (health) {
+      const { HealthError, startHealthServer } = await import("./sources/health.js");
+      const { describeBindError } = await import("./cli/listen-address.js");
+      closers.push(await startHealthServer(health, { status: () => runner.snapshot(), now, log, readyTcp: config.readyTcp, readyHttp: config.readyHttp })
+        .catch((err: unknown) => { throw err instanceof HealthError ? new ConfigError(describeBindError(err.code, health, "--health")) : err; }));
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, EXIT.usage);
+    throw err;
+  }
+
+  if (process.pid !== 1) {
+    const ok = libc?.setChildSubreaper() ?? false;
+    log.info({ event: ok ? "subreaper" : "subreaper-failed", pid: process.pid, note: "not PID 1: orphans of the app are re-parented to pidone" });
+  }
+
+  runner.dispatch({ type: "start", at: now() });
+  // After the spawn: loading node:inspector costs milliseconds the app's start need not wait for.
+  closeInspectorOpenedBySignal(log);
+
+  // Sources that need a scan start after the app, so they do not delay its start.
+  const sources: string[] = [`signal:${config.restartSignal}`];
+  if (control) sources.push("control");
+  if (trigger) {
+    closers.push(watchTriggerFile(trigger, config.pollMs, runner.dispatch, now, log));
+    sources.push("trigger-file");
+  }
+  if (config.watch.length > 0) {
+    closers.push(await watchPaths({
+      paths: config.watch, ignore: config.ignore, exclude: [trigger, control].filter((p): p is string => p !== null),
+      debounceMs: config.debounceMs, pollMs: config.pollMs, cwd: process.cwd(),
+    }, runner.dispatch, now, log));
+    sources.push("watch");
+  }
+  log.info({ event: "ready", pid: process.pid, sources, triggerFile: trigger, controlSocket: control, watch: config.watch });
+}
+
+/** A SIGUSR1 that reached Node before the early handler was installed opens the inspector
+ *  (127.0.0.1:9229). Where Node has --disable-sigusr1 (22.14+) and it is used, this never
+ *  happens. Otherwise close the inspector: not once, because Node's watchdog thread counts the
+ *  boot-time SIGUSR1s on a semaphore and starts the inspector once per count, even after the JS
+ *  handler took over. So watch for a bounded second after startup; no timer is left once idle. */
+function closeInspectorOpenedBySignal(log: Logger): void {
+  const flags = `${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`;
+  if (flags.includes("--disable-sigusr1") || flags.includes("--inspect")) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const inspector = require("node:inspector") as typeof import("node:inspector");
+  let closed = 0;
+  const check = () => {
+    if (inspector.url() === undefined) return;
+    inspector.close();
+    closed++;
+    log.warn({ event: "inspector-closed", reason: "SIGUSR1 arrived during Node's boot, before pidone's handler; run node with --disable-sigusr1 (Node 22.14+)" });
+  };
+  check();
+  let turns = 0;
+  const timer = setInterval(() => {
+    check();
+    if (++turns < 100) return;
+    clearInterval(timer);
+    log.debug({ event: "inspector-guard-done", closed });
+  }, 10);
+  timer.unref();
+}
+
