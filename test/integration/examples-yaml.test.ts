@@ -74,12 +74,15 @@ describe("examples: YAML files parse and agree with each other", () => {
     expect(app.image.split(":")[0]).toBe(IMAGE);
     expect(deploy.spec.selector.matchLabels).toEqual(deploy.spec.template.metadata.labels);
 
-    for (const probe of [app.readinessProbe, app.livenessProbe]) {
-      expect(probe?.httpGet?.path).toBe("/healthz");
-    }
+    // Readiness asks the app; liveness asks pidone's --health server, which stays live across
+    // restarts and backoff.
+    expect(app.readinessProbe?.httpGet).toMatchObject({ path: "/healthz", port: "http" });
     expect(readFileSync(path.join(EXAMPLES, "apps/flask_app.py"), "utf8")).toContain('"/healthz"');
+    expect(app.livenessProbe?.httpGet).toMatchObject({ path: "/livez", port: "pidone" });
 
     const env = Object.fromEntries((app.env ?? []).map((e: Doc) => [e.name, e.value]));
+    const pidonePort = (app.ports ?? []).find((p: Doc) => p.name === "pidone")?.containerPort;
+    expect(env.PIDONE_HEALTH, "PIDONE_HEALTH must serve the port the liveness probe uses").toBe(`0.0.0.0:${pidonePort}`);
     const stop = seconds(env.PIDONE_STOP_TIMEOUT ?? "10s");
     // The kubelet's SIGKILL must not come before pidone has had its whole stop timeout, plus margin.
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(stop + 5);
