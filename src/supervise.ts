@@ -48,12 +48,19 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   };
   const log = createLogger(config.logLevel, config.logFormat);
   const closers: (() => unknown)[] = [];
-  let libc: Libc | null = null;
-  try {
-    libc = loadLibc();
-  } catch (err) {
-    log.error({ event: "reaper-unavailable", error: (err as Error).message, hint: "orphaned zombies will not be reaped" });
-  }
+  // koffi (waitpid, prctl) is loaded once, when first needed: before the spawn only when pidone
+  // must make itself a subreaper; as PID 1 after the app started, or at the first SIGCHLD.
+  let libcLoaded: Libc | null | undefined;
+  const libc = (): Libc | null => {
+    if (libcLoaded !== undefined) return libcLoaded;
+    try {
+      libcLoaded = loadLibc();
+    } catch (err) {
+      libcLoaded = null;
+      log.error({ event: "reaper-unavailable", error: (err as Error).message, hint: "orphaned zombies will not be reaped" });
+    }
+    return libcLoaded;
+  };
   const policy: Policy = {
     signalScope: config.signalScope, stopTimeoutMs: config.stopTimeoutMs, restart: config.restart,
     maxRestarts: config.maxRestarts, restartWindowMs: config.restartWindowMs, ...BACKOFF,
@@ -129,13 +136,14 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   }
 
   if (process.pid !== 1) {
-    const ok = libc?.setChildSubreaper() ?? false;
+    const ok = libc()?.setChildSubreaper() ?? false;
     log.info({ event: ok ? "subreaper" : "subreaper-failed", pid: process.pid, note: "not PID 1: orphans of the app are re-parented to pidone" });
   }
 
   runner.dispatch({ type: "start", at: now() });
-  // After the spawn: loading node:inspector costs milliseconds the app's start need not wait for.
+  // After the spawn: loading node:inspector and koffi costs milliseconds the app's start need not wait for.
   closeInspectorOpenedBySignal(log);
+  libc();
 
   // Sources that need a scan start after the app, so they do not delay its start.
   const sources: string[] = [`signal:${config.restartSignal}`];

@@ -15,7 +15,7 @@ export interface ReapResult {
 /** A reaper bound to the set of pids Node owns. */
 export class Reaper {
   constructor(
-    private readonly libc: Libc | null,
+    private readonly libc: () => Libc | null,
     private readonly owned: ReadonlySet<number>,
   ) {}
 
@@ -24,12 +24,13 @@ export class Reaper {
   reap(): ReapResult {
     const reaped: number[] = [];
     let children = directChildren();
-    if (this.libc === null) return { reaped, remaining: children.length };
+    const libc = this.libc();
+    if (libc === null) return { reaped, remaining: children.length };
     for (let pass = 0; pass < 64; pass++) {
       let found = 0;
       for (const pid of children) {
         if (this.owned.has(pid)) continue;
-        if (this.libc.reapIfZombie(pid) === pid) {
+        if (libc.reapIfZombie(pid) === pid) {
           reaped.push(pid);
           found++;
         }

@@ -15,7 +15,8 @@ export interface RunnerOptions {
   args: readonly string[];
   policy: Policy;
   log: Logger;
-  libc: Libc | null;
+  /** The syscalls the reaper needs, loaded on first use (null if they cannot be). */
+  libc: () => Libc | null;
   /** Listening sockets handed to every generation, through the exec shim (--listen). */
   spawnVia?: SpawnVia;
   /** Called once, with how pidone ends. */
