@@ -1,0 +1,537 @@
+// `npm run bench`: pidone and its peers (tini, dumb-init, a hand-made bash wrapper) side by side,
+// each as PID 1 of its own PID namespace, trials interleaved round-robin. Prints markdown tables
+// and writes them to bench/RESULTS.md. BENCH_QUICK=1 for a short run. See bench/README.md.
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Instance, deadline, killAll, nowNs, sleep } from "./lib/instance.mjs";
+import { childrenOf, comm, cpuModel, memory, taskTotals } from "./lib/proc.mjs";
+import { fmtNs, fmtNum, fmtRatio, max, median, percentile, table } from "./lib/stats.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "..");
+const QUICK = process.env.BENCH_QUICK === "1";
+
+/** Trial counts. Full: the counts the issue asks for; quick: a smoke run of about a minute. */
+const N = QUICK
+  ? { startupRounds: 20, signalTrials: 20, idleRounds: 1, idleMs: 3000, reapTrials: 1, restartTrials: 4 }
+  : { startupRounds: 200, signalTrials: 200, idleRounds: 2, idleMs: 10_000, reapTrials: 5, restartTrials: 20 };
+const ORPHANS = [1000, 10_000];
+/** Pause between a restart and the next trigger. */
+const SETTLE_MS = 30;
+/** Pause after start before signalling or restarting, so start-up work (a GC) is over. */
+const SIGNAL_SETTLE_MS = 2500;
+const SIGNAL_BATCH = 10;
+const IDLE_SETTLE_MS = 2000;
+/** The bash wrapper's polling period (bench/wrapper.sh). */
+const BASH_POLL_MS = 5000;
+
+const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
+const failures = [];
+function fail(what, err) {
+  failures.push(`${what}: ${err.message.split("\n")[0]}`);
+  log(`FAILED ${what}: ${err.message}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Set-up: tools, helpers compiled into a temp dir, a private copy of the bundle.
+
+function which(cmd) {
+  const r = spawnSync("sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+const work = mkdtempSync(path.join(os.tmpdir(), "pidone-bench-"));
+let cleanedUp = false;
+function cleanup() {
+  if (cleanedUp) return;
+  cleanedUp = true;
+  killAll();
+  rmSync(work, { recursive: true, force: true });
+}
+process.on("exit", cleanup);
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { cleanup(); process.exit(130); });
+
+for (const tool of ["unshare", "cc", "mkfifo"]) {
+  if (!which(tool)) {
+    log(`${tool} not found; see bench/README.md (bench/install-peers.sh installs what is missing)`);
+    process.exit(1);
+  }
+}
+
+const bin = path.join(work, "bin");
+mkdirSync(bin);
+for (const name of ["app", "stamp-exec", "time-exec", "zwatch"]) {
+  const src = path.join(here, "c", `${name}.c`);
+  const out = path.join(bin, name === "app" ? "bench-app" : name);
+  // Static when libc.a is there: the app's stamps then exclude the dynamic loader too.
+  let r = spawnSync("cc", ["-O2", "-static", "-o", out, src], { encoding: "utf8" });
+  if (r.status !== 0) r = spawnSync("cc", ["-O2", "-o", out, src], { encoding: "utf8" });
+  if (r.status !== 0) {
+    log(`cannot compile ${src}:\n${r.stderr}`);
+    process.exit(1);
+  }
+}
+const APP = path.join(bin, "bench-app");
+const STAMP_EXEC = path.join(bin, "stamp-exec");
+const TIME_EXEC = path.join(bin, "time-exec");
+const ZWATCH = path.join(bin, "zwatch");
+
+// Others may rebuild dist/ while this runs: measure a private copy of the bundle and koffi.
+const dist = path.join(work, "dist");
+cpSync(path.join(root, "dist"), dist, { recursive: true });
+const BUNDLE = path.join(dist, "pidone.cjs");
+const NODE = process.execPath;
+const WRAPPER = path.join(here, "wrapper.sh");
+
+/** Not root: let unshare map us to root in a user namespace. */
+const UNSHARE_ARGS = process.getuid?.() === 0 ? [] : ["--user", "--map-root-user"];
+
+/** The supervisors. `argv(app)` runs `app` under it. */
+const PEERS = [
+  { name: "pidone", bin: NODE, argv: (app) => [NODE, BUNDLE, "--", ...app], pidone: true },
+  { name: "tini", bin: which("tini"), argv: (app) => [PEERS[1].bin, "--", ...app] },
+  { name: "dumb-init", bin: which("dumb-init"), argv: (app) => [PEERS[2].bin, ...app] },
+  { name: "bash wrapper", bin: which("bash"), argv: (app) => [PEERS[3].bin, WRAPPER, ...app] },
+];
+for (const p of PEERS) if (p.bin === null) log(`${p.name} not found: its columns stay empty (run bench/install-peers.sh)`);
+const SUPS = PEERS.filter((p) => p.bin !== null);
+const PIDONE = SUPS[0];
+const BASH = SUPS.find((p) => p.name === "bash wrapper");
+
+let instanceCount = 0;
+/** Start `argv` as PID 1 of a new namespace, in a fresh cwd with its own control socket. */
+function launch(name, argv) {
+  const cwd = path.join(work, `i${++instanceCount}`);
+  mkdirSync(cwd);
+  const env = {
+    ...process.env,
+    PIDONE_CONTROL_SOCKET: path.join(cwd, "pidone.sock"),
+    PIDONE_LOG_FORMAT: "json",
+    TRIGGER_FILE: path.join(cwd, ".restart_trigger"),
+  };
+  // Settings from the caller's environment would change what is measured.
+  for (const k of Object.keys(env)) if (k.startsWith("PIDONE_") && !["PIDONE_CONTROL_SOCKET", "PIDONE_LOG_FORMAT"].includes(k)) delete env[k];
+  const inst = new Instance({ name, argv, cwd, env, stampExec: STAMP_EXEC, unshareArgs: UNSHARE_ARGS });
+  inst.cwd = cwd;
+  inst.env = env;
+  return inst;
+}
+
+/** Start a supervisor with the bench app and wait until both are ready. */
+async function startReady(sup, appArgs, timeoutMs = 10_000) {
+  const inst = launch(sup.name, sup.argv([APP, ...appArgs]));
+  try {
+    const x = await inst.line("X", undefined, timeoutMs);
+    const s = await inst.line("S", undefined, timeoutMs);
+    await inst.line("R", (l) => l.pid === s.pid, timeoutMs);
+    if (sup.pidone) await inst.event("ready", timeoutMs);
+    return { inst, x, s };
+  } catch (err) {
+    await inst.stop();
+    throw err;
+  }
+}
+
+/** Round-robin order, rotated each round so no supervisor always runs first. */
+const rotate = (list, r) => list.map((_, i) => list[(i + r) % list.length]);
+
+function runCollect(cmd, args, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (err += d));
+    const timer = setTimeout(() => { p.kill("SIGKILL"); reject(new Error(`${path.basename(cmd)} timed out after ${timeoutMs} ms`)); }, timeoutMs);
+    p.on("exit", (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${path.basename(cmd)} exited ${code}: ${err.trim()}`));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Startup: exec of the supervisor to the app's first instruction.
+
+const startup = Object.fromEntries(SUPS.map((s) => [s.name, []]));
+const nodeFloor = [];
+
+async function startupTimes() {
+  const entries = [...SUPS, { name: "node -e 0" }];
+  for (let r = 0; r < N.startupRounds; r++) {
+    if (r % 50 === 0) log(`startup: round ${r + 1}/${N.startupRounds}`);
+    for (const sup of rotate(entries, r)) {
+      if (!sup.argv) {
+        try {
+          const out = await runCollect(TIME_EXEC, [NODE, "-e", "0"], 10_000);
+          nodeFloor.push(Number(out.split(" ")[0]));
+        } catch (err) {
+          fail("node -e 0", err);
+        }
+        continue;
+      }
+      try {
+        const { inst, x, s } = await startReady(sup, ["sleep"]);
+        startup[sup.name].push(s.ns - x.ns);
+        await inst.stop();
+      } catch (err) {
+        fail(`startup ${sup.name}`, err);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Signal forwarding: SIGTERM to PID 1 until the app's handler runs, one instance per trial.
+// Instances are started in batches and left to settle first: in a container SIGTERM comes long
+// after start, and for about 2 s after its start Node is still finishing a GC that start-up
+// allocations began (V8 steps incremental marking every 10 ms), which would land in the tail.
+
+const forward = Object.fromEntries(SUPS.map((s) => [s.name, []]));
+
+async function signalForwarding() {
+  const batches = Math.ceil(N.signalTrials / SIGNAL_BATCH);
+  for (let b = 0; b < batches; b++) {
+    if (b % 5 === 0) log(`signal forwarding: batch ${b + 1}/${batches} (${SIGNAL_BATCH} instances of each)`);
+    const batch = Object.fromEntries(SUPS.map((s) => [s.name, []]));
+    try {
+      for (let i = 0; i < SIGNAL_BATCH; i++) {
+        for (const sup of rotate(SUPS, i)) {
+          try {
+            batch[sup.name].push((await startReady(sup, ["sleep"])).inst);
+          } catch (err) {
+            fail(`signal ${sup.name}`, err);
+          }
+        }
+      }
+      await sleep(SIGNAL_SETTLE_MS);
+      for (let i = 0; i < SIGNAL_BATCH; i++) {
+        for (const sup of rotate(SUPS, b + i)) {
+          const inst = batch[sup.name][i];
+          if (!inst) continue;
+          try {
+            const t0 = nowNs();
+            process.kill(inst.pid1, "SIGTERM");
+            const t = await inst.line("T", undefined, 3000);
+            forward[sup.name].push(t.ns - t0);
+            await deadline(inst.exited, 3000, `${sup.name} to exit after SIGTERM`);
+          } catch (err) {
+            fail(`signal ${sup.name}`, err);
+          } finally {
+            await inst.stop();
+          }
+        }
+      }
+    } finally {
+      for (const list of Object.values(batch)) for (const inst of list) await inst.stop();
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Idle footprint: the supervisors with a sleeping app side by side, then an idle Node alone
+// (apart, because PSS splits the node binary's pages among the processes that map it).
+
+const IDLE_NODE = "node (idle setInterval)";
+const idle = Object.fromEntries([...SUPS.map((s) => s.name), IDLE_NODE].map((n) => [n, []]));
+
+async function idleFootprint() {
+  for (let r = 0; r < N.idleRounds; r++) {
+    log(`idle footprint: round ${r + 1}/${N.idleRounds} (two ${N.idleMs / 1000} s windows, supervisors then idle node)`);
+    const groups = [
+      async () => {
+        const started = [];
+        for (const sup of SUPS) {
+          try {
+            started.push({ name: sup.name, inst: (await startReady(sup, ["sleep"])).inst });
+          } catch (err) {
+            fail(`idle ${sup.name}`, err);
+          }
+        }
+        return started;
+      },
+      async () => {
+        const inst = launch(IDLE_NODE, [NODE, "-e", "setInterval(()=>{}, 1e9)"]);
+        try {
+          await inst.line("X");
+          return [{ name: IDLE_NODE, inst }];
+        } catch (err) {
+          fail("idle node", err);
+          await inst.stop();
+          return [];
+        }
+      },
+    ];
+    for (const group of groups) {
+      const started = await group();
+      try {
+        // Two windows: the first still holds one-off start-up work (V8's memory reducer runs a
+        // GC about 8 s after start); the second is the steady state, where a periodic wake-up
+        // would show.
+        await sleep(IDLE_SETTLE_MS);
+        const s0 = started.map(({ inst }) => taskTotals(inst.pid1));
+        await sleep(N.idleMs);
+        const s1 = started.map(({ inst }) => taskTotals(inst.pid1));
+        await sleep(N.idleMs);
+        const s2 = started.map(({ inst }) => taskTotals(inst.pid1));
+        const scale = 10_000 / N.idleMs;
+        const cpu = (a, b) => (b.cpuNs - a.cpuNs) * scale;
+        const switches = (a, b) => (b.voluntary + b.involuntary - a.voluntary - a.involuntary) * scale;
+        started.forEach(({ name, inst }, i) => {
+          idle[name].push({
+            ...memory(inst.pid1),
+            threads: s2[i].threads,
+            firstCpuNs: cpu(s0[i], s1[i]),
+            firstSwitches: switches(s0[i], s1[i]),
+            cpuNs: cpu(s1[i], s2[i]),
+            switches: switches(s1[i], s2[i]),
+          });
+        });
+      } finally {
+        for (const { inst } of started) await inst.stop();
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Zombie reaping: the app leaves N orphans blocked on one pipe, then closes it; zwatch times
+// the release until PID 1 has reaped them all, and PID 1's CPU time meanwhile.
+
+const reap = Object.fromEntries(ORPHANS.map((n) => [n, Object.fromEntries(SUPS.map((s) => [s.name, []]))]));
+
+async function reaping() {
+  for (let t = 0; t < N.reapTrials; t++) {
+    for (const n of ORPHANS) {
+      log(`reaping: ${n} orphans, trial ${t + 1}/${N.reapTrials}`);
+      for (const sup of rotate(SUPS, t)) {
+        const fifo = path.join(work, `release-${++instanceCount}`);
+        execFileSync("mkfifo", [fifo]);
+        let inst;
+        try {
+          inst = (await startReady(sup, ["orphans", String(n), fifo], 60_000)).inst;
+          await sleep(200);
+          const out = await runCollect(ZWATCH, [String(inst.pid1), fifo, String(n), "60000"], 70_000);
+          const [ns, peak, cpuNs, left, timedOut] = out.trim().split(" ").map(Number);
+          reap[n][sup.name].push({ ns, peak, cpuNs, left, timedOut });
+          if (timedOut) failures.push(`reaping ${n} ${sup.name}: not all reaped within 60 s (${left} zombies left)`);
+        } catch (err) {
+          fail(`reaping ${n} ${sup.name}`, err);
+        } finally {
+          await inst?.stop();
+          rmSync(fifo, { force: true });
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Restart latency: from just before the trigger to the new app's first instruction.
+
+const SOURCES = ["SIGUSR1", "trigger file", "pidone restart", "crash"];
+const restart = Object.fromEntries(SOURCES.map((src) => [src, { pidone: [], "bash wrapper": [] }]));
+
+/** The app process among PID 1's children (bash also has its `sleep` there). */
+function appPid(inst) {
+  return childrenOf(inst.pid1).find((p) => comm(p) === "bench-app");
+}
+
+/** One restart on a running instance; returns ns from trigger to the new app's first instruction. */
+async function restartOnce(inst, source, sup, phaseMs = 0) {
+  const old = inst.lastStart();
+  await inst.line("R", (l) => l.pid === old.pid, 10_000);
+  await sleep(SETTLE_MS);
+  // The wrapper starts a new 5 s poll right after it (re)starts the app; a trigger sent at a
+  // fixed time after that would always wait ~5 s. Spread the triggers evenly over the poll period.
+  const wait = phaseMs - (nowNs() - old.ns) / 1e6;
+  if (wait > 0) await sleep(wait);
+  const timeout = sup === BASH ? 12_000 : 5000; // the wrapper polls every 5 s
+  let client = null;
+  let t0;
+  switch (source) {
+    case "SIGUSR1":
+      t0 = nowNs();
+      process.kill(inst.pid1, "SIGUSR1");
+      break;
+    case "trigger file":
+      t0 = nowNs();
+      closeSync(openSync(path.join(inst.cwd, ".restart_trigger"), "w"));
+      break;
+    case "pidone restart":
+      t0 = nowNs();
+      client = spawn(NODE, [BUNDLE, "restart"], { env: inst.env, stdio: ["ignore", "ignore", "pipe"] });
+      client.err = "";
+      client.stderr.on("data", (d) => (client.err += d));
+      client.done = new Promise((r) => client.on("exit", r));
+      break;
+    case "crash": {
+      const pid = appPid(inst);
+      if (!pid) throw new Error("app process not found among PID 1's children");
+      t0 = nowNs();
+      process.kill(pid, "SIGKILL");
+      break;
+    }
+  }
+  const s = await inst.line("S", (l) => l.ns > t0 && l.pid !== old.pid, timeout);
+  if (client) {
+    const code = await deadline(client.done, 10_000, "pidone restart to exit");
+    if (code !== 0) throw new Error(`pidone restart exited ${code}: ${client.err.trim()}`);
+  }
+  return s.ns - t0;
+}
+
+async function restarts() {
+  const sups = [PIDONE, BASH].filter(Boolean);
+  const long = {};
+  try {
+    for (const sup of sups) long[sup.name] = (await startReady(sup, ["sleep"])).inst;
+    await sleep(SIGNAL_SETTLE_MS);
+    for (let t = 0; t < N.restartTrials; t++) {
+      log(`restart: trial ${t + 1}/${N.restartTrials}`);
+      for (const source of SOURCES) {
+        for (const sup of rotate(sups, t)) {
+          if (source === "pidone restart" && sup !== PIDONE) continue;
+          try {
+            if (source === "crash" && sup === PIDONE) {
+              // A fresh pidone per crash: successive crashes back off (100 ms, 200 ms, ...) and
+              // give up after --max-restarts; the first crash shows the initial 100 ms.
+              const { inst } = await startReady(sup, ["sleep"]);
+              try {
+                restart[source][sup.name].push(await restartOnce(inst, source, sup));
+              } finally {
+                await inst.stop();
+              }
+            } else {
+              const polled = sup === BASH && (source === "trigger file" || source === "crash");
+              const phase = polled ? (BASH_POLL_MS * (t + 0.5)) / N.restartTrials : 0;
+              restart[source][sup.name].push(await restartOnce(long[sup.name], source, sup, phase));
+            }
+          } catch (err) {
+            fail(`restart ${source} ${sup.name}`, err);
+            // Start over with a fresh instance so one failure does not fail every later trial.
+            if (!(source === "crash" && sup === PIDONE)) {
+              await long[sup.name].stop();
+              long[sup.name] = (await startReady(sup, ["sleep"])).inst;
+            }
+          }
+        }
+      }
+    }
+  } finally {
+    for (const inst of Object.values(long)) await inst.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report.
+
+function report(elapsedS) {
+  const floor = median(nodeFloor);
+  const tini = "tini";
+  const out = [];
+  out.push("# pidone benchmark results", "");
+  out.push(`- date: ${new Date().toISOString()}`);
+  out.push(`- node: ${process.version}; kernel: ${os.release()}; CPU: ${cpuModel()} x ${os.cpus().length}`);
+  out.push(`- mode: ${QUICK ? "quick (BENCH_QUICK=1)" : "full"}; ran ${elapsedS.toFixed(0)} s; peers: ${SUPS.map((s) => s.name).join(", ")}`);
+  out.push("- every supervisor runs as PID 1 of its own namespace (`unshare --pid --fork --mount-proc`); trials interleaved round-robin.");
+  out.push("- pidone runs with its defaults (trigger file and control socket on, log level info, JSON logs to a pipe).", "");
+
+  out.push(`## 1. Startup: exec of the supervisor to the app's first instruction (${N.startupRounds} rounds)`, "");
+  out.push(table(["", "median", "p99", "median / node -e 0"], [
+    ["`node -e 0` (exec to exit)", fmtNs(floor), fmtNs(percentile(nodeFloor, 99)), "1.00x"],
+    ...SUPS.map((s) => [s.name, fmtNs(median(startup[s.name])), fmtNs(percentile(startup[s.name], 99)), fmtRatio(median(startup[s.name]) / floor)]),
+  ]), "");
+
+  const idleNode = median(idle[IDLE_NODE].map((x) => x.rssKiB));
+  out.push(`## 2. Idle footprint of PID 1, app sleeping (${N.idleRounds} round(s), medians; per 10 s, all threads)`, "");
+  const col = (xs, k, f) => f(median(xs.map((x) => x[k])));
+  out.push(table(["", "RSS", "PSS", "RSS / idle node", "CPU time", "context switches", "first 10 s: CPU", "first 10 s: switches", "threads"],
+    Object.entries(idle).map(([name, xs]) => [
+      name,
+      `${fmtNum(median(xs.map((x) => x.rssKiB)) / 1024)} MiB`,
+      `${fmtNum(median(xs.map((x) => x.pssKiB)) / 1024)} MiB`,
+      fmtRatio(median(xs.map((x) => x.rssKiB)) / idleNode),
+      col(xs, "cpuNs", fmtNs),
+      col(xs, "switches", (v) => fmtNum(v, 0)),
+      col(xs, "firstCpuNs", fmtNs),
+      col(xs, "firstSwitches", (v) => fmtNum(v, 0)),
+      col(xs, "threads", (v) => fmtNum(v, 0)),
+    ])), "");
+  out.push(`Measured from ${IDLE_SETTLE_MS / 1000} s after the app is ready: "first 10 s" is the window after that, which can hold one-off start-up work (V8's memory reducer GCs about 8 s after start); CPU time and context switches are the following 10 s, the steady state where a periodic wake-up would show. Memory is read at the end.`);
+  out.push("PSS counts the node binary's pages shared with the benchmark's own node process at half.", "");
+
+  out.push(`## 3. Zombie reaping: N orphans exit at once (${N.reapTrials} trial(s) each; median, max in brackets)`, "");
+  const rows = [];
+  for (const n of ORPHANS) {
+    const t = reap[n][tini] ?? [];
+    for (const s of SUPS) {
+      const xs = reap[n][s.name];
+      const ns = median(xs.map((x) => x.ns));
+      const cpu = median(xs.map((x) => x.cpuNs / n));
+      rows.push([
+        `${s.name}, ${n.toLocaleString("en")}`,
+        `${fmtNs(ns)} (${fmtNs(max(xs.map((x) => x.ns)))})`,
+        fmtRatio(ns / median(t.map((x) => x.ns))),
+        fmtNum(median(xs.map((x) => x.peak)), 0),
+        `${fmtNs(cpu)} (${fmtNs(max(xs.map((x) => x.cpuNs / n)))})`,
+        fmtRatio(cpu / median(t.map((x) => x.cpuNs / n))),
+        fmtNum(max(xs.map((x) => x.left)), 0),
+      ]);
+    }
+  }
+  out.push(table(["supervisor, orphans", "release to no zombie", "/ tini", "peak zombies (sampled)", "PID-1 CPU per orphan", "/ tini", "zombies left (max)"], rows), "");
+
+  out.push(`## 4. Signal forwarding: SIGTERM to PID 1 until the app's handler runs (${forward.pidone.length} trials, each on an instance settled ${SIGNAL_SETTLE_MS / 1000} s after start)`, "");
+  out.push(table(["", "p50", "p99", "p99 / tini"], SUPS.map((s) => [
+    s.name, fmtNs(percentile(forward[s.name], 50)), fmtNs(percentile(forward[s.name], 99)),
+    fmtRatio(percentile(forward[s.name], 99) / percentile(forward[tini] ?? [], 99)),
+  ])), "");
+
+  out.push(`## 5. Restart latency: trigger until the new app's first instruction (${N.restartTrials} trials)`, "");
+  out.push(table(["source", "pidone p50", "pidone p99", "bash wrapper p50", "bash wrapper p99"], SOURCES.map((src) => {
+    const p = restart[src].pidone;
+    const b = restart[src]["bash wrapper"];
+    const na = src === "pidone restart" ? "n/a" : null;
+    return [src, fmtNs(percentile(p, 50)), fmtNs(percentile(p, 99)), na ?? fmtNs(percentile(b, 50)), na ?? fmtNs(percentile(b, 99))];
+  })), "");
+  out.push("Crash: SIGKILL to the app; a fresh pidone per trial, since successive crashes back off (100 ms, 200 ms, ...) and pidone's first crash waits its initial 100 ms by design. The wrapper sees a trigger file or a crash on its next 5 s poll; those triggers are spread evenly over the poll period.", "");
+
+  const ti = (n) => reap[n][tini] ?? [];
+  const pr = (n) => reap[n].pidone;
+  const checks = [
+    ["Startup median <= 1.2x `node -e 0`", median(startup.pidone) / floor, 1.2, fmtRatio],
+    ["Idle RSS <= 1.2x idle node", median(idle.pidone.map((x) => x.rssKiB)) / idleNode, 1.2, fmtRatio],
+    ["No periodic wake-ups when idle (steady-state context switches per 10 s, all threads)", median(idle.pidone.map((x) => x.switches)), 0, (v) => fmtNum(v, 0)],
+    ["Reaping 10,000: release to no zombie <= 1.5x tini", median(pr(10_000).map((x) => x.ns)) / median(ti(10_000).map((x) => x.ns)), 1.5, fmtRatio],
+    ["Reaping 10,000: PID-1 CPU per orphan <= 2x tini", median(pr(10_000).map((x) => x.cpuNs)) / median(ti(10_000).map((x) => x.cpuNs)), 2, fmtRatio],
+    ["Reaping: zero zombies left", max([...pr(1000), ...pr(10_000)].map((x) => x.left)), 0, (v) => fmtNum(v, 0)],
+    ["Signal forwarding p99 <= 5 ms", percentile(forward.pidone, 99) / 1e6, 5, (v) => `${fmtNum(v, 2)} ms`],
+    ["Restart by SIGUSR1 p50 <= 5 ms", percentile(restart.SIGUSR1.pidone, 50) / 1e6, 5, (v) => `${fmtNum(v, 2)} ms`],
+    ["Restart by trigger file p50 <= 10 ms", percentile(restart["trigger file"].pidone, 50) / 1e6, 10, (v) => `${fmtNum(v, 2)} ms`],
+    ["Restart by `pidone restart` p50 <= 1.3x `node -e 0`", percentile(restart["pidone restart"].pidone, 50) / floor, 1.3, fmtRatio],
+  ];
+  out.push("## Targets (pidone)", "");
+  out.push(table(["target", "measured", "met"], checks.map(([what, v, limit, f]) => [
+    what, f(v), Number.isFinite(v) ? (v <= limit ? "yes" : "**no**") : "n/a",
+  ])), "");
+  if (failures.length > 0) out.push("## Failed trials", "", ...failures.map((f) => `- ${f}`), "");
+  return out.join("\n");
+}
+
+const began = Date.now();
+log(`work dir ${work}; ${QUICK ? "quick" : "full"} run; peers: ${SUPS.map((s) => s.name).join(", ")}`);
+await startupTimes();
+await signalForwarding();
+await idleFootprint();
+await reaping();
+await restarts();
+const md = report((Date.now() - began) / 1000);
+process.stdout.write(`${md}\n`);
+writeFileSync(path.join(here, "RESULTS.md"), `${md}\n`);
+log(`wrote bench/RESULTS.md in ${((Date.now() - began) / 1000).toFixed(0)} s`);
+cleanup();
