@@ -1,18 +1,10 @@
 // The README's quick start: `npm start` runs pidone over a demo app and shows every restart
 // source working. Run here in tour-only mode so the first README command stays true.
 import { describe, expect, it } from "vitest";
-import net from "node:net";
 import path from "node:path";
 import { ROOT, run } from "../helpers/pidone.js";
+import { freePort } from "../helpers/http.js";
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe("npm start demo", () => {
   it("walks through SIGUSR1, the trigger file, a watched file, pidone restart and a crash", async () => {

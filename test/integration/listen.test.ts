@@ -11,6 +11,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { BUNDLE, FIXTURES, ROOT, cleanupAll, run, startPidone, type Pidone } from "../helpers/pidone.js";
+import { answerFrom as answerFromPort, freePort, httpGet } from "../helpers/http.js";
 
 afterEach(cleanupAll);
 
@@ -332,7 +333,7 @@ class Client {
     while (!this.stopped && this.sent < this.max) {
       this.sent++;
       try {
-        const res = await get(this.port, "/", 15_000);
+        const res = await httpGet(this.port, "/", 15_000);
         if (res.status !== 200) throw Object.assign(new Error(`HTTP ${res.status}`), { code: `HTTP ${res.status}` });
         const a = JSON.parse(res.body) as Answer;
         const at = performance.now();
@@ -388,7 +389,7 @@ async function latency(port: number, n: number): Promise<{ median: number; p99: 
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const t = performance.now();
-    await get(port, "/", 5000);
+    await httpGet(port, "/", 5000);
     times.push(performance.now() - t);
   }
   times.sort((a, b) => a - b);
@@ -400,41 +401,7 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
-/** Poll GET / (every 20 ms, bounded) until an answer satisfies `ok`. */
-async function answerFrom(p: Pidone, port: number, ok: (a: Answer) => boolean, what: string, timeoutMs = UP_MS): Promise<Answer> {
-  const deadline = performance.now() + timeoutMs;
-  let last = "no answer yet";
-  for (;;) {
-    if (p.exit) throw new Error(`pidone exited (${JSON.stringify(p.exit)}) while waiting for ${what} on port ${port}\n${p.output()}`);
-    try {
-      const res = await get(port, "/", 2000);
-      last = `${res.status} ${res.body}`;
-      if (res.status === 200) {
-        const a = JSON.parse(res.body) as Answer;
-        if (ok(a)) return a;
-      }
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} on port ${port} (last: ${last})\n${p.output()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
-/** One GET on a fresh connection (no keep-alive). */
-function get(port: number, urlPath: string, timeoutMs: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path: urlPath, agent: false, timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on("error", reject);
-    });
-    req.on("timeout", () => req.destroy(Object.assign(new Error(`GET ${urlPath} timed out after ${timeoutMs} ms`), { code: "TIMEOUT" })));
-    req.on("error", reject);
-  });
-}
 
 /** Any method on a fresh connection; status and body. */
 function fetchText(url: string, method = "GET"): Promise<{ status: number; body: string }> {
@@ -451,14 +418,8 @@ function fetchText(url: string, method = "GET"): Promise<{ status: number; body:
   });
 }
 
-/** A port nobody listens on right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
+
+/** Poll until an answer from the right process satisfies `ok` (see helpers/http.ts). */
+function answerFrom(p: Pidone, port: number, ok: (a: Answer) => boolean, what: string, timeoutMs = UP_MS): Promise<Answer> {
+  return answerFromPort<Answer>(p, port, ok, what, timeoutMs);
 }

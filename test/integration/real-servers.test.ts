@@ -6,11 +6,10 @@
 // python3-uvicorn), called as /usr/bin/python3 because another python3 may come first on PATH.
 import { afterEach, describe, expect, it } from "vitest";
 import { readFileSync, writeFileSync } from "node:fs";
-import http from "node:http";
-import net from "node:net";
 import path from "node:path";
 import { BUNDLE, ROOT, cleanupAll, run, startPidone, type LogEvent, type Pidone } from "../helpers/pidone.js";
 import { zombies } from "../helpers/proc.js";
+import { answerFrom as answerFromPort, formatProcs, freePort, httpGet } from "../helpers/http.js";
 
 afterEach(cleanupAll);
 
@@ -93,7 +92,7 @@ describe("real servers under pidone as PID 1", () => {
       const spawned = await p.waitForEvent("spawned", undefined, UP_MS);
       let answer = await answerFrom(p, port, (a) => a[server.spawnedIs] === spawned.pid, "generation 1");
       await server.fullyUp?.(p, 1);
-      expect(p.tree().length, `generation 1 processes:\n${fmt(p.tree())}\n${p.output()}`).toBe(server.processes);
+      expect(p.tree().length, `generation 1 processes:\n${formatProcs(p.tree())}\n${p.output()}`).toBe(server.processes);
 
       for (let i = 1; i <= 10; i++) {
         const source = SOURCES[(i - 1) % SOURCES.length] as Source;
@@ -113,9 +112,9 @@ describe("real servers under pidone as PID 1", () => {
         await server.fullyUp?.(p, i + 1);
         const now = p.tree();
         const stale = now.filter((x) => beforeKeys.has(procKey(x.pid)));
-        expect(stale, `processes of an older generation after restart ${i}:\n${fmt(stale)}\nbefore:\n${fmt(before)}\n${p.output()}`).toEqual([]);
-        expect(now.length, `generation ${i + 1} processes:\n${fmt(now)}\n${p.output()}`).toBe(server.processes);
-        expect(zombies(p.pid1), `zombies after restart ${i}\n${fmt(p.tree())}\n${p.output()}`).toEqual([]);
+        expect(stale, `processes of an older generation after restart ${i}:\n${formatProcs(stale)}\nbefore:\n${formatProcs(before)}\n${p.output()}`).toEqual([]);
+        expect(now.length, `generation ${i + 1} processes:\n${formatProcs(now)}\n${p.output()}`).toBe(server.processes);
+        expect(zombies(p.pid1), `zombies after restart ${i}\n${formatProcs(p.tree())}\n${p.output()}`).toEqual([]);
       }
 
       const appExitedBefore = p.all("app-exited").length;
@@ -188,7 +187,7 @@ describe("gunicorn: a pre-fork master drains its own workers", () => {
     const p = startPidone({ args: ["--single-child", "--stop-timeout", `${STOP_TIMEOUT_MS}ms`, "--", ...gunicorn(port)] });
     const spawned = await p.waitForEvent("spawned", undefined, UP_MS);
     await answerFrom(p, port, (a) => a.ppid === spawned.pid, "a worker");
-    const slow = get(port, "/slow?ms=1500", 15_000);
+    const slow = httpGet(port, "/slow?ms=1500", 15_000);
     await p.waitForStdout(/SLOW START/, UP_MS);
     p.signal("SIGTERM");
     const res = await slow.catch((err: Error) => {
@@ -224,54 +223,8 @@ async function restartVia(p: Pidone, source: Source, n: number): Promise<LogEven
   }
 }
 
-/** Poll GET / (every 20 ms, bounded) until an answer satisfies `ok`. Polling is the only way to
- *  know a server listens; a refused connection or an answer from the wrong process means "not yet". */
-async function answerFrom(p: Pidone, port: number, ok: (a: Answer) => boolean, what: string, timeoutMs = UP_MS): Promise<Answer> {
-  const deadline = performance.now() + timeoutMs;
-  let last = "no answer yet";
-  for (;;) {
-    if (p.exit) throw new Error(`pidone exited (${JSON.stringify(p.exit)}) while waiting for ${what} on port ${port}\n${p.output()}`);
-    try {
-      const res = await get(port, "/", 2000);
-      last = `${res.status} ${res.body}`;
-      if (res.status === 200) {
-        const a = JSON.parse(res.body) as Answer;
-        if (ok(a)) return a;
-      }
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} on port ${port} (last: ${last})\n${fmt(p.tree())}\n${p.output()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
-/** One GET on a fresh connection (no keep-alive: each poll must reach whoever listens now). */
-function get(port: number, urlPath: string, timeoutMs: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path: urlPath, agent: false, timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on("error", reject);
-    });
-    req.on("timeout", () => req.destroy(new Error(`GET ${urlPath} timed out after ${timeoutMs} ms`)));
-    req.on("error", reject);
-  });
-}
 
-/** A port nobody listens on right now (tests share the host network and run in parallel). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Wait until `n` gunicorn workers in total have loaded the app (examples/apps/wsgi_app.py prints
  *  a line then), which a worker does after installing its signal handlers. */
@@ -290,6 +243,8 @@ function procKey(pid: number): string {
   }
 }
 
-function fmt(procs: { pid: number; ppid: number; state: string; cmdline: string }[]): string {
-  return procs.map((x) => `  ${x.pid} (ppid ${x.ppid}) ${x.state} ${x.cmdline}`).join("\n") || "  (none)";
+
+/** Poll until an answer from the right process satisfies `ok` (see helpers/http.ts). */
+function answerFrom(p: Pidone, port: number, ok: (a: Answer) => boolean, what: string, timeoutMs = UP_MS): Promise<Answer> {
+  return answerFromPort<Answer>(p, port, ok, what, timeoutMs);
 }
