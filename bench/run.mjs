@@ -2,6 +2,8 @@
 // each as PID 1 of its own PID namespace, trials interleaved round-robin. Prints markdown tables
 // and writes them to bench/RESULTS.md. BENCH_QUICK=1 for a short run. See bench/README.md.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
+import http from "node:http";
+import net from "node:net";
 import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -16,8 +18,8 @@ const QUICK = process.env.BENCH_QUICK === "1";
 
 /** Trial counts. Full: the counts the issue asks for; quick: a smoke run of about a minute. */
 const N = QUICK
-  ? { startupRounds: 20, signalTrials: 20, idleRounds: 1, idleMs: 3000, reapTrials: 1, restartTrials: 4 }
-  : { startupRounds: 200, signalTrials: 200, idleRounds: 2, idleMs: 10_000, reapTrials: 5, restartTrials: 20 };
+  ? { startupRounds: 20, signalTrials: 20, idleRounds: 1, idleMs: 3000, reapTrials: 1, restartTrials: 4, handoffTrials: 6, handoffRequests: 2000 }
+  : { startupRounds: 200, signalTrials: 200, idleRounds: 2, idleMs: 10_000, reapTrials: 5, restartTrials: 20, handoffTrials: 30, handoffRequests: 5000 };
 const ORPHANS = [1000, 10_000];
 /** Pause between a restart and the next trigger. */
 const SETTLE_MS = 30;
@@ -103,7 +105,7 @@ const BASH = SUPS.find((p) => p.name === "bash wrapper");
 
 let instanceCount = 0;
 /** Start `argv` as PID 1 of a new namespace, in a fresh cwd with its own control socket. */
-function launch(name, argv) {
+function launch(name, argv, extraEnv = {}) {
   const cwd = path.join(work, `i${++instanceCount}`);
   mkdirSync(cwd);
   const env = {
@@ -111,9 +113,11 @@ function launch(name, argv) {
     PIDONE_CONTROL_SOCKET: path.join(cwd, "pidone.sock"),
     PIDONE_LOG_FORMAT: "json",
     TRIGGER_FILE: path.join(cwd, ".restart_trigger"),
+    ...extraEnv,
   };
   // Settings from the caller's environment would change what is measured.
   for (const k of Object.keys(env)) if (k.startsWith("PIDONE_") && !["PIDONE_CONTROL_SOCKET", "PIDONE_LOG_FORMAT"].includes(k)) delete env[k];
+  for (const [k, v] of Object.entries(extraEnv)) if (v === undefined) delete env[k];
   const inst = new Instance({ name, argv, cwd, env, stampExec: STAMP_EXEC, unshareArgs: UNSHARE_ARGS });
   inst.cwd = cwd;
   inst.env = env;
@@ -428,6 +432,161 @@ async function restarts() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 6. Zero-downtime restarts (pidone only): a Node HTTP app (bench/apps/http-app.js) under pidone
+// with and without --listen. (a) SIGUSR1 until the first HTTP 200 from the new generation, with
+// a client making a new connection per request every ~2 ms; failed requests (refused, reset)
+// meanwhile. (b) Steady-state latency of sequential requests on fresh connections.
+
+const HTTP_APP = path.join(here, "apps", "http-app.js");
+const HANDOFF = ["with --listen", "without"];
+const handoff = Object.fromEntries(HANDOFF.map((v) => [v, { restartNs: [], failed: [], requests: [], latencyNs: [] }]));
+/** Client pause between two requests during a restart; deadline of one restart trial. */
+const POLL_MS = 2;
+const HANDOFF_DEADLINE_MS = 10_000;
+const HANDOFF_SETTLE_MS = 300;
+const WARMUP_REQUESTS = 200;
+const LATENCY_BLOCK = 100;
+
+/** A port free right now on 127.0.0.1 (bind port 0, read it, close). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** GET / on a new connection; resolves { status, body, endNs } once the body is read. */
+function get(port, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, path: "/", agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (body += d));
+      res.on("end", () => { clearTimeout(timer); resolve({ status: res.statusCode, body: body.trim(), endNs: nowNs() }); });
+      res.on("error", (e) => { clearTimeout(timer); reject(e); });
+    });
+    const timer = setTimeout(() => req.destroy(new Error(`GET timed out after ${timeoutMs} ms`)), timeoutMs);
+    req.on("error", (e) => { clearTimeout(timer); reject(e); });
+    req.end();
+  });
+}
+
+/** pidone with the HTTP app, listening on a free port; waits until the app answers. */
+async function startHttp(variant) {
+  const port = await freePort();
+  const listen = variant === "with --listen" ? ["--listen", `127.0.0.1:${port}`] : [];
+  const env = { PORT: String(port), LISTEN_FDS: undefined, LISTEN_PID: undefined, LISTEN_FDNAMES: undefined };
+  const inst = launch(`pidone ${variant}`, [NODE, BUNDLE, ...listen, "--", NODE, HTTP_APP], env);
+  try {
+    await inst.line("X");
+    await inst.event("ready");
+    const l = await inst.line("L");
+    const r = await get(port, 3000);
+    if (r.status !== 200 || Number(r.body) !== l.pid) throw new Error(`GET / answered ${r.status} '${r.body}', app pid ${l.pid}`);
+    return { inst, port, pid: r.body };
+  } catch (err) {
+    await inst.stop();
+    throw err;
+  }
+}
+
+/** One SIGUSR1 restart under the polling client; ns to the first 200 from a new pid, failures. */
+async function restartServe(h) {
+  const old = await get(h.port, 3000);
+  if (old.status !== 200) throw new Error(`GET / answered ${old.status} before the restart`);
+  let failed = 0;
+  let requests = 0;
+  const t0 = nowNs();
+  process.kill(h.inst.pid1, "SIGUSR1");
+  const end = t0 + HANDOFF_DEADLINE_MS * 1e6;
+  for (;;) {
+    const left = (end - nowNs()) / 1e6;
+    if (left <= 0) throw new Error(`no answer from a new generation within ${HANDOFF_DEADLINE_MS} ms (${failed} of ${requests} requests failed)\n${h.inst.output()}`);
+    if (h.inst.exit) throw new Error(`pidone exited (${JSON.stringify(h.inst.exit)}) during the restart\n${h.inst.output()}`);
+    requests++;
+    try {
+      const r = await get(h.port, Math.max(1, Math.min(5000, left)));
+      if (r.status !== 200) failed++;
+      else if (r.body !== old.body) {
+        h.pid = r.body;
+        return { ns: r.endNs - t0, failed, requests };
+      }
+    } catch {
+      failed++;
+    }
+    await sleep(POLL_MS);
+  }
+}
+
+async function zeroDowntime() {
+  const inst = {};
+  /** (Re)start variant v's instance; on failure it stays null and its trials are skipped. */
+  const fresh = async (v) => {
+    await inst[v]?.inst.stop();
+    inst[v] = null;
+    try {
+      inst[v] = await startHttp(v);
+    } catch (err) {
+      fail(`handoff start ${v}`, err);
+    }
+  };
+  try {
+    for (const v of HANDOFF) await fresh(v);
+    await sleep(SIGNAL_SETTLE_MS);
+    // (b) first, on instances settled since start: a warm-up, then blocks of sequential requests,
+    // the two variants alternating block by block.
+    log(`handoff: steady-state latency, ${N.handoffRequests} requests each`);
+    for (const v of HANDOFF) {
+      try {
+        for (let i = 0; inst[v] && i < WARMUP_REQUESTS; i++) await get(inst[v].port, 3000);
+      } catch (err) {
+        fail(`handoff warm-up ${v}`, err);
+        await fresh(v);
+      }
+    }
+    for (let b = 0; b < Math.ceil(N.handoffRequests / LATENCY_BLOCK); b++) {
+      for (const v of rotate(HANDOFF, b)) {
+        if (!inst[v]) continue;
+        try {
+          for (let i = 0; i < LATENCY_BLOCK; i++) {
+            const t0 = nowNs();
+            const r = await get(inst[v].port, 3000);
+            if (r.status !== 200) throw new Error(`GET / answered ${r.status}`);
+            handoff[v].latencyNs.push(r.endNs - t0);
+          }
+        } catch (err) {
+          fail(`handoff latency ${v}`, err);
+          await fresh(v);
+        }
+      }
+    }
+    // (a) restarts, the variants interleaved.
+    for (let t = 0; t < N.handoffTrials; t++) {
+      if (t % 10 === 0) log(`handoff: restart trial ${t + 1}/${N.handoffTrials}`);
+      for (const v of rotate(HANDOFF, t)) {
+        if (!inst[v]) continue;
+        try {
+          await sleep(HANDOFF_SETTLE_MS);
+          const r = await restartServe(inst[v]);
+          handoff[v].restartNs.push(r.ns);
+          handoff[v].failed.push(r.failed);
+          handoff[v].requests.push(r.requests);
+        } catch (err) {
+          fail(`handoff restart ${v}`, err);
+          await fresh(v);
+        }
+      }
+    }
+  } finally {
+    for (const h of Object.values(inst)) await h?.inst.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Report.
 
 function report(elapsedS) {
@@ -501,6 +660,23 @@ function report(elapsedS) {
   })), "");
   out.push("Crash: SIGKILL to the app; a fresh pidone per trial, since successive crashes back off (100 ms, 200 ms, ...) and pidone's first crash waits its initial 100 ms by design. The wrapper sees a trigger file or a crash on its next 5 s poll; those triggers are spread evenly over the poll period.", "");
 
+  const hw = handoff["with --listen"];
+  const hn = handoff.without;
+  const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+  out.push(`## 6. Zero-downtime restarts (pidone, Node HTTP app): with and without \`--listen\` (${hw.restartNs.length} and ${hn.restartNs.length} restarts; ${hw.latencyNs.length} and ${hn.latencyNs.length} requests)`, "");
+  out.push(table(["", "restart to first answer from new generation p50", "p99", "failed requests during restarts", "restarts with a failure", "steady-state p50", "steady-state p99", "steady-state p50 / without"], HANDOFF.map((v) => {
+    const h = handoff[v];
+    return [
+      v === "without" ? "without (app binds PORT)" : "with `--listen` (fd 3)",
+      fmtNs(percentile(h.restartNs, 50)), fmtNs(percentile(h.restartNs, 99)),
+      h.requests.length ? `${sum(h.failed)} of ${sum(h.requests)}` : "n/a",
+      h.failed.length ? `${h.failed.filter((f) => f > 0).length} of ${h.failed.length}` : "n/a",
+      fmtNs(percentile(h.latencyNs, 50)), fmtNs(percentile(h.latencyNs, 99)),
+      fmtRatio(percentile(h.latencyNs, 50) / percentile(hn.latencyNs, 50)),
+    ];
+  })), "");
+  out.push(`Restart: from just before SIGUSR1 to PID 1 until the first HTTP 200 from a pid other than the old app's; the client makes a new connection per request, ${POLL_MS} ms apart, and counts refused, reset and non-200 requests as failed. This includes the new app's Node start-up. Steady state: sequential GET / on fresh connections (no keep-alive), from request to the end of the body, after ${WARMUP_REQUESTS} warm-up requests on instances settled ${SIGNAL_SETTLE_MS / 1000} s, the two variants alternating in blocks of ${LATENCY_BLOCK}.`, "");
+
   const ti = (n) => reap[n][tini] ?? [];
   const pr = (n) => reap[n].pidone;
   const checks = [
@@ -514,10 +690,12 @@ function report(elapsedS) {
     ["Restart by SIGUSR1 p50 <= 5 ms", percentile(restart.SIGUSR1.pidone, 50) / 1e6, 5, (v) => `${fmtNum(v, 2)} ms`],
     ["Restart by trigger file p50 <= 10 ms", percentile(restart["trigger file"].pidone, 50) / 1e6, 10, (v) => `${fmtNum(v, 2)} ms`],
     ["Restart by `pidone restart` p50 <= 1.3x `node -e 0`", percentile(restart["pidone restart"].pidone, 50) / floor, 1.3, fmtRatio],
+    ["Handoff: steady-state p50 with `--listen` / without (informational)", percentile(hw.latencyNs, 50) / percentile(hn.latencyNs, 50), null, fmtRatio],
+    ["With `--listen`: failed requests during restarts = 0", hw.failed.length ? sum(hw.failed) : NaN, 0, (v) => fmtNum(v, 0)],
   ];
   out.push("## Targets (pidone)", "");
   out.push(table(["target", "measured", "met"], checks.map(([what, v, limit, f]) => [
-    what, f(v), Number.isFinite(v) ? (v <= limit ? "yes" : "**no**") : "n/a",
+    what, f(v), !Number.isFinite(v) ? "n/a" : limit === null ? "info" : v <= limit ? "yes" : "**no**",
   ])), "");
   if (failures.length > 0) out.push("## Failed trials", "", ...failures.map((f) => `- ${f}`), "");
   return out.join("\n");
@@ -530,6 +708,7 @@ await signalForwarding();
 await idleFootprint();
 await reaping();
 await restarts();
+await zeroDowntime();
 const md = report((Date.now() - began) / 1000);
 process.stdout.write(`${md}\n`);
 writeFileSync(path.join(here, "RESULTS.md"), `${md}\n`);
