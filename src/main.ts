@@ -1,8 +1,8 @@
 // Entry point: argv -> the supervisor, the control client or the exec shim, each module loaded
 // only on the path that needs it (so `pidone restart` does not pay for the supervisor's). The
-// only place that ends the process.
+// only place that ends the process, and the one that reports a bad configuration (exit 2).
 import { EXEC_SHIM_ARG, parseArgs } from "./cli/program.js";
-import { ConfigError, normalizeConfig, type Config } from "./cli/config.js";
+import { ConfigError, normalizeConfig } from "./cli/config.js";
 import { EXIT } from "./exit-code.js";
 
 declare const PIDONE_VERSION: string;
@@ -12,13 +12,13 @@ const exit = (code: number): never => process.exit(code);
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === EXEC_SHIM_ARG) exit((await import("./child/handoff.js")).runExecShim(argv.slice(1)));
-  let config: Config;
   try {
     const inv = parseArgs(argv, VERSION);
     if (inv.kind === "done") exit(0);
     if (inv.kind === "client") exit(await (await import("./control/run-client.js")).runClient(inv));
     if (inv.kind !== "run") return;
-    config = normalizeConfig(inv.raw, inv.command, process.env, process.cwd());
+    const config = normalizeConfig(inv.raw, inv.command, process.env, process.cwd());
+    await (await import("./supervise.js")).supervise(config, exit);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`pidone: ${err.message}\n`);
@@ -26,7 +26,6 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
-  await (await import("./supervise.js")).supervise(config, exit);
 }
 
 main(process.argv.slice(2)).catch((err) => {

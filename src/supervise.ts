@@ -40,12 +40,9 @@ function usableDir(file: string, explicit: boolean, option: string, log: Logger)
   return false;
 }
 
-/** Run the app under supervision until it ends; `exit` ends the process with a code (main.ts). */
+/** Run the app under supervision until it ends; `exit` ends the process with a code (main.ts).
+ *  A bad configuration found before the first spawn is thrown as ConfigError, for main.ts. */
 export async function supervise(config: Config, exit: (code: number) => never): Promise<void> {
-  const fail = (message: string, code: number): never => {
-    process.stderr.write(`pidone: ${message}\n`);
-    return exit(code);
-  };
   const log = createLogger(config.logLevel, config.logFormat);
   const closers: (() => unknown)[] = [];
   // koffi (waitpid, prctl) is loaded once, when first needed: before the spawn only when pidone
@@ -78,13 +75,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     exit(code);
   };
   // --listen and --health load their modules only when asked for (node:http alone costs ms).
-  let handoff: Handoff | undefined;
-  try {
-    handoff = config.listen ? (await import("./child/handoff.js")).openHandoff(config.listen, log) : undefined;
-  } catch (err) {
-    if (err instanceof ConfigError) fail(err.message, EXIT.usage);
-    throw err;
-  }
+  const handoff: Handoff | undefined = config.listen ? (await import("./child/handoff.js")).openHandoff(config.listen, log) : undefined;
   if (handoff) closers.push(handoff.close);
   const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, spawnVia: handoff?.via });
 
@@ -106,33 +97,28 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   // Everything that can be wrong with the configuration is found before the first spawn.
   let trigger = config.triggerFile;
   let control = config.controlSocket;
-  try {
-    for (const w of config.watch) if (!existsSync(w)) throw new ConfigError(`--watch ${w}: no such file or directory`);
-    if (trigger && !usableDir(trigger, config.triggerFileExplicit, "--trigger-file", log)) trigger = null;
-    if (trigger && removeTrigger(trigger, log)) log.info({ event: "stale-trigger-removed", path: trigger });
-    if (control && !usableDir(control, config.controlSocketExplicit, "--control-socket", log)) control = null;
-    if (control) {
-      try {
-        closers.push(await startControlServer(control, {
-          dispatch: runner.dispatch, now, status: () => runner.snapshot(), subscribe: (l) => runner.subscribe(l), log,
-        }));
-      } catch (err) {
-        if (!(err instanceof ControlSocketError)) throw err;
-        if (config.controlSocketExplicit) throw new ConfigError(`--control-socket: ${err.message}`);
-        log.warn({ event: "control-socket-disabled", path: control, reason: err.message });
-        control = null;
-      }
+  for (const w of config.watch) if (!existsSync(w)) throw new ConfigError(`--watch ${w}: no such file or directory`);
+  if (trigger && !usableDir(trigger, config.triggerFileExplicit, "--trigger-file", log)) trigger = null;
+  if (trigger && removeTrigger(trigger, log)) log.info({ event: "stale-trigger-removed", path: trigger });
+  if (control && !usableDir(control, config.controlSocketExplicit, "--control-socket", log)) control = null;
+  if (control) {
+    try {
+      closers.push(await startControlServer(control, {
+        dispatch: runner.dispatch, now, status: () => runner.snapshot(), subscribe: (l) => runner.subscribe(l), log,
+      }));
+    } catch (err) {
+      if (!(err instanceof ControlSocketError)) throw err;
+      if (config.controlSocketExplicit) throw new ConfigError(`--control-socket: ${err.message}`);
+      log.warn({ event: "control-socket-disabled", path: control, reason: err.message });
+      control = null;
     }
-    const health = config.health;
-    if (health) {
-      const { HealthError, startHealthServer } = await import("./sources/health.js");
-      const { describeBindError } = await import("./cli/listen-address.js");
-      closers.push(await startHealthServer(health, { status: () => runner.snapshot(), now, log, readyTcp: config.readyTcp, readyHttp: config.readyHttp })
-        .catch((err: unknown) => { throw err instanceof HealthError ? new ConfigError(describeBindError(err.code, health, "--health")) : err; }));
-    }
-  } catch (err) {
-    if (err instanceof ConfigError) fail(err.message, EXIT.usage);
-    throw err;
+  }
+  const health = config.health;
+  if (health) {
+    const { HealthError, startHealthServer } = await import("./sources/health.js");
+    const { describeBindError } = await import("./cli/listen-address.js");
+    closers.push(await startHealthServer(health, { status: () => runner.snapshot(), now, log, readyTcp: config.readyTcp, readyHttp: config.readyHttp })
+      .catch((err: unknown) => { throw err instanceof HealthError ? new ConfigError(describeBindError(err.code, health, "--health")) : err; }));
   }
 
   if (process.pid !== 1) {
