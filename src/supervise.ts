@@ -14,9 +14,7 @@ import { watchSignals } from "./sources/signals.js";
 import { removeTrigger, watchTriggerFile } from "./sources/trigger-file.js";
 import { watchPaths } from "./sources/watch.js";
 import { ControlSocketError, startControlServer } from "./sources/control.js";
-import type { openHandoff } from "./child/handoff.js";
-
-type Handoff = ReturnType<typeof openHandoff>;
+import type { Handoff } from "./child/handoff.js";
 
 /** Fixed parts of the crash policy (see README, "Restarts"). */
 const BACKOFF = { backoffInitialMs: 100, backoffMaxMs: 30_000, backoffResetMs: 10_000, killGraceMs: 2_000 };
@@ -58,9 +56,11 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     }
     return libcLoaded;
   };
+  // --listen and --health load their modules only when asked for (node:http alone costs ms).
+  const handoff: Handoff | undefined = config.listen ? (await import("./child/handoff.js")).openHandoff(config.listen, log) : undefined;
   const policy: Policy = {
     signalScope: config.signalScope, stopTimeoutMs: config.stopTimeoutMs, restart: config.restart,
-    maxRestarts: config.maxRestarts, restartWindowMs: config.restartWindowMs, ...BACKOFF,
+    maxRestarts: config.maxRestarts, restartWindowMs: config.restartWindowMs, ...BACKOFF, drain: handoff?.drains ?? false,
   };
   const onExit = (outcome: Outcome) => {
     const code = exitCode(outcome);
@@ -74,10 +74,8 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     }
     exit(code);
   };
-  // --listen and --health load their modules only when asked for (node:http alone costs ms).
-  const handoff: Handoff | undefined = config.listen ? (await import("./child/handoff.js")).openHandoff(config.listen, log) : undefined;
   if (handoff) closers.push(handoff.close);
-  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, spawnVia: handoff?.via });
+  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, handoff });
 
   // From here on PID 1 must not die by accident: an internal error stops the app, then exits 1.
   const internal = (err: unknown) => {

@@ -3,6 +3,14 @@
 // LISTEN_PID). Between two generations the sockets stay open in pidone, so new connections wait
 // in the kernel's backlog instead of being refused.
 //
+// A restart drains the old generation before it is told to stop. Each TCP address has two
+// sockets in one SO_REUSEPORT group, and a one-instruction classic BPF program tells the kernel
+// which of them gets new connections. A restart first steers new connections to the other socket
+// (they wait there for the next generation), lets the old generation accept what is already
+// queued on its own socket, and only then signals it. Without this, a server that accepted a
+// connection in the same instant it began to shut down closes it unread (uvicorn does), and the
+// client sees a reset. Unix sockets are shared by all generations, without a drain.
+//
 // LISTEN_PID must be the app's own pid, which is only known after fork, and Node's spawn cannot
 // set the environment after fork. So the app is started through an exec shim that sets it to its
 // own pid and execs the app in place (same pid):
@@ -22,37 +30,109 @@ import { EXEC_SHIM_ARG } from "../cli/program.js";
 /** Generous: a burst of connections during a restart must wait, not be dropped. The kernel caps
  *  it at net.core.somaxconn (4096 by default since Linux 5.4). */
 const BACKLOG = 1024;
+/** How often a drain looks at the old socket's accept queue. */
+const DRAIN_POLL_MS = 5;
+/** A drain ends early when the old generation has not accepted anything for this long. */
+const DRAIN_STALL_MS = 500;
 
 const SH = "/bin/sh";
 const SH_SCRIPT = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
 
+/** How a drain ended: after `ms`, with `left` connections the old generation did not accept. */
+export interface DrainResult {
+  ms: number;
+  left: number;
+}
+
+/** The sockets pidone holds for the app, and how each generation gets them. */
+export interface Handoff {
+  /** True when a restart can drain the old generation first (some socket is TCP). */
+  readonly drains: boolean;
+  /** How to spawn the next generation: the exec shim, the environment, the fds to hand over. */
+  spawnVia(): SpawnVia;
+  /** Send new connections to the next generation's sockets, and report once the running one has
+   *  accepted everything already queued for it (or stopped accepting). Returns a canceller. */
+  drain(done: (result: DrainResult) => void): () => void;
+  /** At exit: remove unix socket files. */
+  close(): void;
+}
+
+/** One --listen address. A TCP one has two sockets in one SO_REUSEPORT group, used by
+ *  generations in turn, and `slot` is the one the kernel sends new connections to; a unix one
+ *  (or a TCP one where steering is unavailable) has a single socket every generation shares. */
+interface Listener {
+  address: ListenAddress;
+  fds: number[];
+  slot: number;
+}
+
 /** Open every --listen socket, or throw a ConfigError naming the one that failed. Logs
- *  `listening` for each. Returns how to spawn the app, and a closer that removes unix socket files. */
-export function openHandoff(addresses: readonly ListenAddress[], log: Logger, env: NodeJS.ProcessEnv = process.env): { via: SpawnVia; close(): void } {
+ *  `listening` for each. */
+export function openHandoff(addresses: readonly ListenAddress[], log: Logger, env: NodeJS.ProcessEnv = process.env): Handoff {
   let sockets: Sockets;
   try {
     sockets = loadSockets();
   } catch (err) {
     throw new ConfigError(`--listen: cannot load the socket syscalls through koffi (${(err as Error).message})`);
   }
-  const fds: number[] = [];
+  const listeners: Listener[] = [];
   for (const a of addresses) {
     try {
-      fds.push(sockets.listen(a, BACKLOG));
+      listeners.push({ address: a, fds: a.kind === "tcp" ? openPair(sockets, a, log) : [sockets.listen(a, BACKLOG)], slot: 0 });
     } catch (err) {
-      for (const fd of fds) sockets.close(fd);
+      for (const fd of listeners.flatMap((l) => l.fds)) sockets.close(fd);
       if (err instanceof SyscallError) throw new ConfigError(describeBindError(err.code, a, "--listen"));
       throw err;
     }
   }
   addresses.forEach((a, i) => log.info({ event: "listening", fd: 3 + i, address: a.text }));
-  const via: SpawnVia = {
-    fds,
-    env: { ...env, LISTEN_FDS: String(fds.length), LISTEN_FDNAMES: addresses.map(fdName).join(":") },
-    shim: execShim(env),
-  };
+  const steered = listeners.filter((l) => l.fds.length === 2);
+  const base = { ...env, LISTEN_FDS: String(listeners.length), LISTEN_FDNAMES: addresses.map(fdName).join(":") };
+  const shim = execShim(env);
+
   return {
-    via,
+    drains: steered.length > 0,
+    spawnVia() {
+      // No generation runs now. Connections queued on a socket the next one will not get would
+      // wait forever: the last generation stopped accepting before taking them (it hung, or it
+      // exited during its drain). Hand over the socket where clients wait; reset the others.
+      for (const l of steered) {
+        const other = 1 - l.slot;
+        const [mine, theirs] = [sockets.queued(l.fds[l.slot] as number), sockets.queued(l.fds[other] as number)];
+        if (mine === 0 && theirs > 0) steer(l, other);
+        const reset = sockets.resetQueued(l.fds[1 - l.slot] as number);
+        if (reset > 0) log.warn({ event: "connections-reset", address: l.address.text, count: reset, reason: "queued for a generation that stopped accepting" });
+      }
+      return { fds: listeners.map((l) => l.fds[l.slot] as number), env: base, shim };
+    },
+    drain(done) {
+      const started = performance.now();
+      const old = steered.map((l) => l.fds[l.slot] as number);
+      for (const l of steered) steer(l, 1 - l.slot);
+      // Done once the old sockets are seen empty twice in a row: a handshake under way when the
+      // steering changed still lands on the old socket, one round trip later.
+      let last = Infinity;
+      let progressAt = started;
+      let emptyBefore = false;
+      const look = (): boolean => {
+        const left = old.reduce((n, fd) => n + sockets.queued(fd), 0);
+        const t = performance.now();
+        if (left < last) progressAt = t;
+        last = left;
+        if (left === 0 && emptyBefore) return finish(0, t);
+        emptyBefore = left === 0;
+        if (left > 0 && t - progressAt >= DRAIN_STALL_MS) return finish(left, t);
+        return false;
+      };
+      const finish = (left: number, t: number): true => {
+        clearInterval(timer);
+        done({ ms: Math.round((t - started) * 100) / 100, left });
+        return true;
+      };
+      const timer = setInterval(look, DRAIN_POLL_MS);
+      look();
+      return () => clearInterval(timer);
+    },
     close() {
       for (const a of addresses) {
         if (a.kind !== "unix") continue;
@@ -64,6 +144,36 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
       }
     },
   };
+
+  function steer(l: Listener, slot: number): void {
+    try {
+      sockets.steer(l.fds[0] as number, slot);
+      l.slot = slot;
+    } catch (err) {
+      // It worked at startup; if it stops working, keep handing over the socket still steered to.
+      log.error({ event: "steer-failed", address: l.address.text, error: (err as Error).message });
+    }
+  }
+}
+
+/** Two listening sockets for `a` in one SO_REUSEPORT group, new connections steered to the
+ *  first. Where the kernel cannot steer (before Linux 4.5), one socket that every generation
+ *  shares. */
+function openPair(sockets: Sockets, a: ListenAddress, log: Logger): number[] {
+  // SO_REUSEPORT would silently join a group another process of the same user listens in;
+  // a plain bind first fails if anything at all listens there.
+  sockets.probe(a);
+  const first = sockets.listen(a, BACKLOG, true);
+  let second = -1;
+  try {
+    second = sockets.listen(a, BACKLOG, true);
+    sockets.steer(first, 0);
+    return [first, second];
+  } catch (err) {
+    if (second >= 0) sockets.close(second);
+    log.warn({ event: "drain-unavailable", address: a.text, error: (err as Error).message, note: "restarts will not drain the old generation first" });
+    return [first];
+  }
 }
 
 /** The shim command. PIDONE_EXEC_SHIM=node forces the node shim (tests; undocumented). */

@@ -19,10 +19,12 @@ export type Event =
   | { type: "stop-requested"; signal: string; at: number }
   | { type: "forward-signal"; signal: string; at: number }
   | { type: "timer"; name: TimerName; token: number; at: number }
+  /** The drain armed with `token` ended: `left` connections were never accepted by the old generation. */
+  | { type: "drained"; token: number; ms: number; left: number; at: number }
   | { type: "internal-error"; message: string; at: number };
 
 /** Timers the machine arms; a fired timer carries the token it was armed with. */
-export type TimerName = "stop-deadline" | "kill-grace" | "backoff";
+export type TimerName = "stop-deadline" | "kill-grace" | "backoff" | "drain-deadline";
 
 /** Why pidone is ending; `exit-code.ts` maps each to a number. */
 export type Outcome =
@@ -45,6 +47,11 @@ export type Effect =
   | { type: "sweep"; signal: string }
   /** SIGKILL the app's process group (id `pid`) and every remaining descendant of pidone. */
   | { type: "kill-tree"; pid: number }
+  /** Steer new connections to the next generation's sockets (--listen) and report `drained` once
+   *  the running generation has accepted what was queued for it. */
+  | { type: "drain"; token: number }
+  /** Stop watching a drain that no longer matters. */
+  | { type: "end-drain" }
   | { type: "set-timer"; name: TimerName; ms: number; token: number }
   | { type: "cancel-timer"; name: TimerName }
   | { type: "exit"; outcome: Outcome }

@@ -29,6 +29,8 @@ export function transition(model: Model, event: Event, policy: Policy): Step {
       return fromStarting(model, state, event, policy);
     case "running":
       return fromRunning(model, state, event, policy);
+    case "draining":
+      return fromDraining(model, state, event, policy);
     case "stopping":
       return fromStopping(model, state, event, policy);
     case "backoff":
@@ -115,33 +117,89 @@ function fromStarting(model: Model, state: Extract<State, { kind: "starting" }>,
 
 function fromRunning(model: Model, state: Extract<State, { kind: "running" }>, event: Event, policy: Policy): Step {
   switch (event.type) {
-    case "restart-requested":
-      return beginStop(model, state, { kind: "respawn", request: requestOf(event) }, "SIGTERM", event.at, policy, [
-        log("info", "restart-requested", { source: event.source, ...(event.detail ? { detail: event.detail } : {}), pid: state.pid }),
+    case "restart-requested": {
+      const request = requestOf(event);
+      const why = log("info", "restart-requested", { source: event.source, ...(event.detail ? { detail: event.detail } : {}), pid: state.pid });
+      if (!policy.drain) return beginStop(model, state, { kind: "respawn", request }, "SIGTERM", event.at, policy, [why]);
+      const token = model.ctx.nextToken;
+      const draining: State = { ...state, kind: "draining", request, requestedAt: event.at, token, pending: null };
+      // As with signals, the steering changes before the log line is written.
+      return same(withState(model, draining, { nextToken: token + 1 }), [
+        { type: "drain", token },
+        // The drain ends by itself; this bounds it should the app never accept again.
+        { type: "set-timer", name: "drain-deadline", ms: policy.stopTimeoutMs, token },
+        why,
       ]);
+    }
     case "stop-requested":
       return beginStop(model, state, { kind: "exit", signal: event.signal }, event.signal, event.at, policy, [
         log("info", "stopping", { signal: event.signal, pid: state.pid, stopTimeoutMs: policy.stopTimeoutMs }),
       ]);
     case "forward-signal":
       return same(model, forward(state.pid, event.signal, policy));
-    case "app-exited": {
+    case "app-exited":
       if (event.pid !== state.pid) return same(model);
       // The app ended on its own. Clean up what it left behind before deciding anything.
-      const token = model.ctx.nextToken;
-      const stopping: State = {
-        kind: "stopping", generation: state.generation, pid: state.pid, startedAt: state.startedAt,
-        then: { kind: "after-crash" }, requestedAt: event.at, status: event.status, exitedAt: event.at,
-        killed: false, token, pending: null,
-      };
-      return {
-        model: withState(model, stopping, { nextToken: token + 1, lastExit: event.status }),
-        effects: [
-          log(isClean(event.status) ? "info" : "warn", "app-exited", { pid: state.pid, status: describeStatus(event.status), uptimeMs: round(event.at - state.startedAt) }),
-          { type: "set-timer", name: "stop-deadline", ms: policy.stopTimeoutMs, token },
-          { type: "sweep", signal: "SIGTERM" },
-        ],
-      };
+      return exitedUnasked(model, state, { kind: "after-crash" }, null, event, policy);
+    default:
+      return same(model);
+  }
+}
+
+/** Where the app is, for the states in which it runs. */
+type Live = Pick<Extract<State, { kind: "running" }>, "generation" | "pid" | "startedAt">;
+
+/** The app exited without being signalled: sweep what it left, then do `then`. */
+function exitedUnasked(
+  model: Model, state: Live, then: Then, pending: Request | null, event: Extract<Event, { type: "app-exited" }>, policy: Policy,
+): Step {
+  const token = model.ctx.nextToken;
+  const stopping: State = {
+    kind: "stopping", generation: state.generation, pid: state.pid, startedAt: state.startedAt,
+    then, requestedAt: event.at, status: event.status, exitedAt: event.at, killed: false, token, pending,
+  };
+  return {
+    model: withState(model, stopping, { nextToken: token + 1, lastExit: event.status }),
+    effects: [
+      log(isClean(event.status) ? "info" : "warn", "app-exited", { pid: state.pid, status: describeStatus(event.status), uptimeMs: round(event.at - state.startedAt) }),
+      { type: "set-timer", name: "stop-deadline", ms: policy.stopTimeoutMs, token },
+      { type: "sweep", signal: "SIGTERM" },
+    ],
+  };
+}
+
+function fromDraining(model: Model, state: Extract<State, { kind: "draining" }>, event: Event, policy: Policy): Step {
+  // Leaving this state for any reason: the drain and its deadline no longer matter.
+  const end: Effect[] = [{ type: "end-drain" }, { type: "cancel-timer", name: "drain-deadline" }];
+  const respawn: Then = { kind: "respawn", request: state.request };
+  switch (event.type) {
+    case "drained":
+    case "timer": {
+      if (event.token !== state.token || (event.type === "timer" && event.name !== "drain-deadline")) return same(model);
+      const why = event.type === "timer"
+        ? log("warn", "drain-timeout", { pid: state.pid, ms: round(event.at - state.requestedAt) })
+        : log(event.left > 0 ? "warn" : "debug", "drained", { pid: state.pid, ms: event.ms, ...(event.left > 0 ? { notAccepted: event.left } : {}) });
+      const step = beginStop(model, state, respawn, "SIGTERM", state.requestedAt, policy, [why], state.pending);
+      return { model: step.model, effects: [...end, ...step.effects] };
+    }
+    case "restart-requested":
+      return same(withState(model, { ...state, pending: state.pending ?? requestOf(event) }), [
+        log("debug", "restart-coalesced", { source: event.source }),
+      ]);
+    case "stop-requested": {
+      const step = beginStop(model, state, { kind: "exit", signal: event.signal }, event.signal, event.at, policy, [
+        log("info", "stopping", { signal: event.signal, pid: state.pid, stopTimeoutMs: policy.stopTimeoutMs, during: "respawn" }),
+      ]);
+      return { model: step.model, effects: [...end, ...step.effects] };
+    }
+    case "forward-signal":
+      return same(model, forward(state.pid, event.signal, policy));
+    case "app-exited": {
+      if (event.pid !== state.pid) return same(model);
+      // It went by itself during its drain: the restart that was asked for still happens, no backoff.
+      const step = exitedUnasked(model, state, respawn, state.pending, event, policy);
+      const stopping = step.model.state as Extract<State, { kind: "stopping" }>;
+      return { model: withState(step.model, { ...stopping, requestedAt: state.requestedAt }), effects: [...end, ...step.effects] };
     }
     default:
       return same(model);
@@ -149,12 +207,12 @@ function fromRunning(model: Model, state: Extract<State, { kind: "running" }>, e
 }
 
 function beginStop(
-  model: Model, state: Extract<State, { kind: "running" }>, then: Then, signal: string, at: number, policy: Policy, effects: Effect[],
+  model: Model, state: Live, then: Then, signal: string, at: number, policy: Policy, effects: Effect[], pending: Request | null = null,
 ): Step {
   const token = model.ctx.nextToken;
   const stopping: State = {
     kind: "stopping", generation: state.generation, pid: state.pid, startedAt: state.startedAt, then,
-    requestedAt: at, status: null, exitedAt: null, killed: false, token, pending: null,
+    requestedAt: at, status: null, exitedAt: null, killed: false, token, pending,
   };
   return {
     model: withState(model, stopping, { nextToken: token + 1 }),
@@ -312,6 +370,10 @@ function onInternalError(model: Model, message: string, at: number, policy: Poli
   switch (state.kind) {
     case "running":
       return beginStop(model, state, { kind: "internal-error", message }, "SIGTERM", at, policy, [why]);
+    case "draining": {
+      const step = beginStop(model, state, { kind: "internal-error", message }, "SIGTERM", at, policy, [why]);
+      return { model: step.model, effects: [{ type: "end-drain" }, { type: "cancel-timer", name: "drain-deadline" }, ...step.effects] };
+    }
     case "stopping":
       return same(withState(model, { ...state, then: { kind: "internal-error", message } }), [why]);
     case "exited":

@@ -4,7 +4,8 @@ import type { Logger } from "pino";
 import type { Effect, Event, Outcome, StatusSnapshot } from "./events.js";
 import { transition } from "./machine.js";
 import { initialModel, type Model, type Policy } from "./state.js";
-import { spawnApp, type SpawnVia } from "../child/spawn.js";
+import { spawnApp } from "../child/spawn.js";
+import type { Handoff } from "../child/handoff.js";
 import { killTree, signalApp, signalDescendants } from "../child/kill-tree.js";
 import { Reaper } from "../reaper/reaper.js";
 import type { Libc } from "../sys/libc.js";
@@ -18,7 +19,7 @@ export interface RunnerOptions {
   /** The syscalls the reaper needs, loaded on first use (null if they cannot be). */
   libc: () => Libc | null;
   /** Listening sockets handed to every generation, through the exec shim (--listen). */
-  spawnVia?: SpawnVia;
+  handoff?: Pick<Handoff, "spawnVia" | "drain">;
   /** Called once, with how pidone ends. */
   onExit(outcome: Outcome): void;
 }
@@ -32,6 +33,7 @@ export class Runner {
   private readonly queue: Event[] = [];
   private draining = false;
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  private endDrain: (() => void) | null = null;
   /** Pids Node spawned and will wait for itself: the reaper must never touch these. */
   private readonly owned = new Set<number>();
   private readonly reaper: Reaper;
@@ -73,7 +75,7 @@ export class Runner {
   /** The current status, for `pidone status`. */
   snapshot(): StatusSnapshot {
     const { state, ctx } = this.model;
-    const live = state.kind === "running" || (state.kind === "stopping" && state.status === null);
+    const live = state.kind === "running" || state.kind === "draining" || (state.kind === "stopping" && state.status === null);
     return {
       state: state.kind,
       pid: live ? state.pid : null,
@@ -94,7 +96,7 @@ export class Runner {
   /** Emergency stop for when the machine itself failed: kill everything, synchronously. */
   killEverything(): void {
     const s = this.model.state;
-    killTree(s.kind === "running" || s.kind === "stopping" ? s.pid : null);
+    killTree(s.kind === "running" || s.kind === "draining" || s.kind === "stopping" ? s.pid : null);
   }
 
   private run(effect: Effect): void {
@@ -133,9 +135,25 @@ export class Runner {
       }
       case "cancel-timer":
         return this.cancel(effect.name);
+      case "drain": {
+        const { token } = effect;
+        const report = (r: { ms: number; left: number }) => {
+          this.endDrain = null;
+          this.dispatch({ type: "drained", token, ...r, at: now() });
+        };
+        this.endDrain?.();
+        this.endDrain = this.opts.handoff ? this.opts.handoff.drain(report) : null;
+        if (!this.opts.handoff) report({ ms: 0, left: 0 });
+        return;
+      }
+      case "end-drain":
+        this.endDrain?.();
+        this.endDrain = null;
+        return;
       case "exit":
         if (this.exited) return;
         this.exited = true;
+        this.endDrain?.();
         for (const name of [...this.timers.keys()]) this.cancel(name);
         this.opts.onExit(effect.outcome);
         return;
@@ -151,7 +169,7 @@ export class Runner {
         this.onChildSignal();
       },
       onError: (errno, message) => this.dispatch({ type: "spawn-failed", errno, message, at: now() }),
-    }, this.opts.spawnVia);
+    }, this.opts.handoff?.spawnVia());
     const pidRef = pid ?? -1;
     if (pid === null) return;
     this.owned.add(pid);

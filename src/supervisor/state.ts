@@ -28,6 +28,18 @@ export type State =
   | { kind: "idle" }
   | { kind: "starting"; generation: number; restart: RestartInfo | null; pending: Request | null; stopSignal: string | null }
   | { kind: "running"; generation: number; pid: number; startedAt: number }
+  /** A restart was requested and the app still runs, serving what was queued for it, while new
+   *  connections wait for the next generation (--listen); then it is signalled. */
+  | {
+      kind: "draining";
+      generation: number;
+      pid: number;
+      startedAt: number;
+      request: Request;
+      requestedAt: number;
+      token: number;
+      pending: Request | null;
+    }
   | {
       kind: "stopping";
       generation: number;
@@ -77,6 +89,8 @@ export interface Policy {
   backoffMaxMs: number;
   /** An app that stayed up this long before crashing starts its backoff afresh. */
   backoffResetMs: number;
+  /** Restarts drain the old generation before signalling it (--listen with a TCP socket). */
+  drain: boolean;
 }
 
 /** The model before the first event. */

@@ -16,8 +16,21 @@ export class SyscallError extends Error {
 
 /** The socket and exec syscalls pidone needs. */
 export interface Sockets {
-  /** socket + SO_REUSEADDR + bind + listen; returns the fd (close-on-exec in pidone itself). */
-  listen(address: ListenAddress, backlog: number): number;
+  /** socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen; returns the fd (close-on-exec in
+   *  pidone itself). */
+  listen(address: ListenAddress, backlog: number, reusePort?: boolean): number;
+  /** Bind a TCP address without SO_REUSEPORT, then close: throws EADDRINUSE if anything listens
+   *  there, including a SO_REUSEPORT socket of the same user that listen(a, n, true) would join. */
+  probe(address: ListenAddress): void;
+  /** Attach to fd's SO_REUSEPORT group a classic BPF program that sends every new connection to
+   *  the group's `index`-th socket (sockets are numbered in the order they started listening). */
+  steer(fd: number, index: number): void;
+  /** Connections in a TCP listener's accept queue: handshake done, not yet accepted (0 if it
+   *  cannot be read). */
+  queued(fd: number): number;
+  /** Accept every queued connection and reset it (RST): for connections whose generation is gone
+   *  and that no later one will accept. Returns how many. */
+  resetQueued(fd: number): number;
   close(fd: number): void;
   /** Clear close-on-exec on `keepFds`, reset signal dispositions and the mask to their defaults,
    *  then execvp. Returns the errno name only if the exec failed. */
@@ -31,6 +44,16 @@ const SOCK_STREAM = 1;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
+const SO_LINGER = 13;
+const SO_REUSEPORT = 15;
+const SO_ATTACH_REUSEPORT_CBPF = 51;
+const IPPROTO_TCP = 6;
+const TCP_INFO = 11;
+const TCP_LISTEN = 10;
+const BPF_RET_K = 0x06;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 const SIG_SETMASK = 2;
@@ -92,6 +115,11 @@ export function loadSockets(): Sockets {
   const sigprocmask = lib.func("int sigprocmask(int how, const void *set, void *oldset)");
   const signal = lib.func("void *signal(int sig, void *handler)");
   const fcntl = lib.func("int fcntl(int fd, int cmd, ...)");
+  const getsockopt = lib.func("int getsockopt(int fd, int level, int name, _Out_ void *value, _Inout_ uint32_t *len)");
+  const accept4 = lib.func("int accept4(int fd, void *addr, void *len, int flags)");
+  const SockFilter = koffi.struct({ code: "uint16", jt: "uint8", jf: "uint8", k: "uint32" });
+  const SockFprog = koffi.struct({ len: "uint16", filter: koffi.pointer(SockFilter) });
+  const setFprog = lib.func("setsockopt", "int", ["int", "int", "int", koffi.pointer(SockFprog), "uint32"]);
   // koffi reads errno right after the call, before any other libc call can overwrite it.
   const errno = () => ERRNO_NAMES.get(koffi.errno()) ?? `errno ${koffi.errno()}`;
   const check = (rc: number, syscall: string, fd = -1): number => {
@@ -103,7 +131,8 @@ export function loadSockets(): Sockets {
   const one = Buffer.alloc(4);
   one.writeInt32LE(1);
 
-  const open = (a: ListenAddress, backlog: number): number => {
+  /** A bound socket; listening unless `backlog` is null. */
+  const open = (a: ListenAddress, backlog: number | null, reusePort = false): number => {
     const domain = a.kind === "unix" ? AF_UNIX : a.family === 4 ? AF_INET : AF_INET6;
     // CLOEXEC: pidone's other children (none today) must not inherit it; the app gets it through
     // spawn's stdio array, whose dup2 into 3, 4, ... clears the flag in the child only.
@@ -112,24 +141,59 @@ export function loadSockets(): Sockets {
     if (a.kind === "tcp") {
       // REUSEADDR: a pidone restarted right after the last one can bind despite TIME_WAIT.
       check(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4) as number, "setsockopt", fd);
+      if (reusePort) check(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, one, 4) as number, "setsockopt", fd);
       // [::] means every interface, IPv4 too, whatever net.ipv6.bindv6only says.
       if (a.family === 6 && a.host === "::") check(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, Buffer.alloc(4), 4) as number, "setsockopt", fd);
     }
     check(bind(fd, addr, addr.length) as number, "bind", fd);
-    check(listen(fd, backlog) as number, "listen", fd);
+    if (backlog !== null) check(listen(fd, backlog) as number, "listen", fd);
     return fd;
   };
 
   return {
-    listen(a, backlog) {
+    listen(a, backlog, reusePort = false) {
       try {
-        return open(a, backlog);
+        return open(a, backlog, reusePort);
       } catch (err) {
         // A unix socket file left by a pidone that was killed: remove it if nobody answers on it.
         if (!(err instanceof SyscallError) || err.code !== "EADDRINUSE" || a.kind !== "unix" || !staleUnixSocket(a)) throw err;
         unlinkSync(a.path);
         return open(a, backlog);
       }
+    },
+    probe(a) {
+      close(open(a, null));
+    },
+    steer(fd, index) {
+      // One instruction, "return index". An index past the group's end makes the kernel fall
+      // back to its hash, which cannot happen here: pidone's two sockets never leave the group.
+      const prog = { len: 1, filter: [{ code: BPF_RET_K, jt: 0, jf: 0, k: index }] };
+      check(setFprog(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, prog, 16) as number, "setsockopt(SO_ATTACH_REUSEPORT_CBPF)");
+    },
+    queued(fd) {
+      // struct tcp_info: for a listener, tcpi_unacked (offset 24) is the accept queue's length.
+      const info = Buffer.alloc(104);
+      if ((getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, [info.length]) as number) < 0) return 0;
+      return info.readUInt8(0) === TCP_LISTEN ? info.readUInt32LE(24) : 0;
+    },
+    resetQueued(fd) {
+      // Non-blocking for the loop only: the flag belongs to the open file description the next
+      // generations share, and they expect it as they left it.
+      const flags = fcntl(fd, F_GETFL) as number;
+      if (flags < 0 || (fcntl(fd, F_SETFL, "int", flags | O_NONBLOCK) as number) < 0) return 0;
+      const linger = Buffer.alloc(8);
+      linger.writeInt32LE(1, 0); // l_onoff = 1, l_linger = 0: close sends RST, not FIN
+      let n = 0;
+      try {
+        for (let c = accept4(fd, null, null, SOCK_CLOEXEC) as number; c >= 0; c = accept4(fd, null, null, SOCK_CLOEXEC) as number) {
+          setsockopt(c, SOL_SOCKET, SO_LINGER, linger, 8);
+          close(c);
+          n++;
+        }
+      } finally {
+        fcntl(fd, F_SETFL, "int", flags);
+      }
+      return n;
     },
     close: (fd) => void close(fd),
     exec(file, argv, keepFds) {

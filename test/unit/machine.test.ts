@@ -18,6 +18,7 @@ const POLICY: Policy = {
   backoffInitialMs: 100,
   backoffMaxMs: 1_000,
   backoffResetMs: 10_000,
+  drain: false,
 };
 const policy = (over: Partial<Policy> = {}): Policy => ({ ...POLICY, ...over });
 
@@ -36,6 +37,7 @@ const ev = {
   forward: (signal: string, at = 0): Event => ({ type: "forward-signal", signal, at }),
   timer: (name: TimerName, token: number, at = 0): Event => ({ type: "timer", name, token, at }),
   internal: (message: string, at = 0): Event => ({ type: "internal-error", message, at }),
+  drained: (token: number, left = 0, at = 0, ms = 5): Event => ({ type: "drained", token, ms, left, at }),
 };
 
 /** Freeze a model all the way down: a transition that mutates its input then throws. */
@@ -681,6 +683,113 @@ describe("machine: backoff", () => {
     const outcome = { kind: "stopped-idle" as const, signal: "SIGTERM", last: code(1) };
     expect(r.last).toEqual([{ type: "cancel-timer", name: "backoff" }, { type: "exit", outcome }]);
     expect(exitCode(outcome)).toBe(1);
+  });
+});
+
+describe("machine: draining (--listen with a TCP socket)", () => {
+  const DRAIN = policy({ drain: true });
+  const DRAINING: Event[] = [...RUNNING, ev.restart("trigger-file", 10)];
+  const END_DRAIN: Effect[] = [{ type: "end-drain" }, { type: "cancel-timer", name: "drain-deadline" }];
+
+  it("restart-requested -> draining: no signal yet, a drain and its deadline, before the log line", () => {
+    const r = feed(DRAINING, { policy: DRAIN });
+    expect(r.last).toEqual([
+      { type: "drain", token: 1 },
+      { type: "set-timer", name: "drain-deadline", ms: 5000, token: 1 },
+      { type: "log", level: "info", event: "restart-requested", fields: { source: "trigger-file", pid: 100 } },
+    ]);
+    expect(stateOf(r.model, "draining")).toMatchObject({ pid: 100, generation: 1, request: { source: "trigger-file" }, requestedAt: 10, token: 1, pending: null });
+  });
+
+  it("drained -> SIGTERM and the stop deadline; the restart is timed from the request, not from the signal", () => {
+    const r = feed([...DRAINING, ev.drained(1, 0, 17)], { policy: DRAIN });
+    expect(acts(r.last)).toEqual([
+      ...END_DRAIN,
+      { type: "signal", pid: 100, signal: "SIGTERM", scope: "group" },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 2 },
+    ]);
+    expect(logs(r.last, "drained")).toEqual([{ type: "log", level: "debug", event: "drained", fields: { pid: 100, ms: 5 } }]);
+    expect(stateOf(r.model, "stopping")).toMatchObject({ then: { kind: "respawn", request: { source: "trigger-file" } }, requestedAt: 10, token: 2 });
+    const next = feed([ev.exited(100, sig("SIGTERM"), 20), ev.empty(21), ev.spawned(200, 30)], { from: r.model, policy: DRAIN });
+    expect(logs(next.last, "restart")[0]?.fields).toMatchObject({ source: "trigger-file", oldPid: 100, newPid: 200, totalMs: 20 });
+  });
+
+  it("a drain that left connections unaccepted is logged as a warning, then the stop goes on", () => {
+    const r = feed([...DRAINING, ev.drained(1, 3, 520)], { policy: DRAIN });
+    expect(logs(r.last, "drained")[0]).toMatchObject({ level: "warn", fields: { notAccepted: 3 } });
+    expect(ofType(r.last, "signal")).toHaveLength(1);
+  });
+
+  it("the drain deadline -> stop anyway", () => {
+    const r = feed([...DRAINING, ev.timer("drain-deadline", 1, 5010)], { policy: DRAIN });
+    expect(acts(r.last)).toEqual([
+      ...END_DRAIN,
+      { type: "signal", pid: 100, signal: "SIGTERM", scope: "group" },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 2 },
+    ]);
+    expect(logs(r.last, "drain-timeout")[0]).toMatchObject({ level: "warn", fields: { pid: 100, ms: 5000 } });
+  });
+
+  it("a stale drained or drain-deadline (another token), and other timers, are ignored", () => {
+    const before = feed(DRAINING, { policy: DRAIN }).model;
+    for (const event of [ev.drained(7), ev.timer("drain-deadline", 7), ev.timer("stop-deadline", 1), ev.timer("backoff", 1), ev.empty(), ev.spawned(200), ev.start(), ev.exited(999, code(1))]) {
+      const step = transition(before, event, DRAIN);
+      expect(step.model, event.type).toBe(before);
+      expect(step.effects, event.type).toEqual([]);
+    }
+  });
+
+  it("restart requests during the drain coalesce into one more restart", () => {
+    const r = feed([...DRAINING, ev.restart("signal", 11), ev.restart("watch", 12), ev.drained(1, 0, 15), ev.exited(100, sig("SIGTERM"), 20), ev.empty(21), ev.spawned(200, 30)], { policy: DRAIN });
+    expect(stateOf(r.model, "draining")).toMatchObject({ pid: 200, request: { source: "signal" }, pending: null });
+    expect(ofType(r.effects, "spawn")).toHaveLength(2);
+  });
+
+  it("a stop during the drain ends it and signals at once; no respawn", () => {
+    const r = feed([...DRAINING, ev.stop("SIGINT", 12)], { policy: DRAIN });
+    expect(acts(r.last)).toEqual([
+      ...END_DRAIN,
+      { type: "signal", pid: 100, signal: "SIGINT", scope: "group" },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 2 },
+    ]);
+    const done = feed([ev.exited(100, code(0), 20), ev.empty(21)], { from: r.model, policy: DRAIN });
+    expect(done.last).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "app-exited", status: code(0) } }]);
+  });
+
+  it("signals to forward still reach the app while it drains", () => {
+    const r = feed([...DRAINING, ev.forward("SIGHUP", 12)], { policy: DRAIN });
+    expect(acts(r.last)).toEqual([{ type: "signal", pid: 100, signal: "SIGHUP", scope: "group" }]);
+  });
+
+  it("the app exits by itself during the drain -> the requested restart, no backoff and no crash counted", () => {
+    const r = feed([...DRAINING, ev.exited(100, code(1), 12)], { policy: DRAIN });
+    expect(acts(r.last)).toEqual([
+      ...END_DRAIN,
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 2 },
+      { type: "sweep", signal: "SIGTERM" },
+    ]);
+    const next = feed([ev.empty(13)], { from: r.model, policy: DRAIN });
+    expect(acts(next.last)).toEqual([...CANCEL_STOP_TIMERS, { type: "spawn", generation: 2 }]);
+    expect(next.model.ctx.crashes).toEqual([]);
+    const up = feed([ev.spawned(200, 20)], { from: next.model, policy: DRAIN });
+    expect(logs(up.last, "restart")[0]?.fields).toMatchObject({ source: "trigger-file", oldStatus: "exit 1", totalMs: 10 });
+  });
+
+  it("an internal error during the drain ends it and stops the app; then exit internal-error", () => {
+    const r = feed([...DRAINING, ev.internal("boom", 12)], { policy: DRAIN });
+    expect(acts(r.last)).toEqual([
+      ...END_DRAIN,
+      { type: "signal", pid: 100, signal: "SIGTERM", scope: "group" },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 2 },
+    ]);
+    const done = feed([ev.exited(100, sig("SIGTERM"), 20), ev.empty(21)], { from: r.model, policy: DRAIN });
+    expect(done.last).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "internal-error", message: "boom" } }]);
+  });
+
+  it("crash restarts and restarts from backoff never drain: nothing runs to drain", () => {
+    const r = feed([...RUNNING, ev.exited(100, code(1), 10), ev.empty(11), ev.restart("signal", 12)], { policy: DRAIN });
+    expect(ofType(r.effects, "drain")).toEqual([]);
+    expect(acts(r.last)).toEqual([{ type: "cancel-timer", name: "backoff" }, { type: "spawn", generation: 2 }]);
   });
 });
 
