@@ -62,9 +62,9 @@ const SERVERS: Server[] = [
 
 describe("--listen: zero-downtime restarts under a client loop", () => {
   for (const server of SERVERS) {
-    for (const listen of [true, false]) {
+    for (const [listen, clients] of [[true, 1], [true, 8], [false, 1]] as const) {
       const mode = listen ? "with --listen: every request succeeds" : "without --listen (negative control): the loop sees connection errors";
-      it(`${server.name}, ${RESTARTS} restarts, ${mode}`, async () => {
+      it(`${server.name}, ${RESTARTS} restarts, ${clients === 1 ? "one client" : `${clients} concurrent clients`}, ${mode}`, async () => {
         const port = await freePort();
         const p = startPidone({
           args: [...(listen ? ["--listen", `127.0.0.1:${port}`] : []), ...server.options, "--", ...server.command(listen ? null : port)],
@@ -74,7 +74,7 @@ describe("--listen: zero-downtime restarts under a client loop", () => {
         await answerFrom(p, port, (a) => a[server.spawnedIs] === first.pid, "generation 1");
         const steady = await latency(port, 300);
 
-        const client = new Client(port, 50_000);
+        const client = new Client(port, 50_000 * clients, clients);
         const firstServedMs: number[] = [];
         let pid = first.pid as number;
         for (let i = 1; i <= RESTARTS; i++) {
@@ -96,7 +96,7 @@ describe("--listen: zero-downtime restarts under a client loop", () => {
         await client.stop();
 
         const errors = Object.values(client.errors).reduce((a, b) => a + b, 0);
-        const summary = `${server.name} ${listen ? "with" : "without"} --listen: ${client.sent} requests, ${client.ok} ok, ` +
+        const summary = `${server.name} ${listen ? "with" : "without"} --listen, ${clients} client(s): ${client.sent} requests, ${client.ok} ok, ` +
           `${errors} errors ${JSON.stringify(client.errors)}; restart request -> first request served by the new generation: ` +
           `median ${median(firstServedMs).toFixed(0)} ms, max ${Math.max(...firstServedMs).toFixed(0)} ms; ` +
           `steady-state latency median ${steady.median.toFixed(2)} ms, p99 ${steady.p99.toFixed(2)} ms`;
@@ -355,9 +355,9 @@ function shimEnv(shim: "sh" | "node"): Record<string, string> {
   return shim === "node" ? { PIDONE_EXEC_SHIM: "node" } : {};
 }
 
-/** A client that sends GET / on a new connection each time, one after the other, until stopped
- *  or `max` requests; it counts successes and errors by type. After an error it waits 5 ms, so
- *  a closed port costs a bounded number of requests. */
+/** A client that sends GET / on a new connection each time, one after the other on each of
+ *  `loops` concurrent loops, until stopped or `max` requests; it counts successes and errors by
+ *  type. After an error a loop waits 5 ms, so a closed port costs a bounded number of requests. */
 class Client {
   sent = 0;
   ok = 0;
@@ -368,8 +368,8 @@ class Client {
   private readonly wakers = new Set<() => void>();
   private readonly done: Promise<void>;
 
-  constructor(private readonly port: number, private readonly max: number) {
-    this.done = this.loop();
+  constructor(private readonly port: number, private readonly max: number, loops = 1) {
+    this.done = Promise.all(Array.from({ length: loops }, () => this.loop())).then(() => undefined);
   }
 
   private async loop(): Promise<void> {
