@@ -31,7 +31,7 @@ export const now = (): number => performance.now();
 export class Runner {
   private model: Model = initialModel();
   private readonly queue: Event[] = [];
-  private draining = false;
+  private dispatching = false;
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private endDrain: (() => void) | null = null;
   /** Pids Node spawned and will wait for itself: the reaper must never touch these. */
@@ -47,8 +47,8 @@ export class Runner {
   /** Feed one event. Events raised while effects run are queued, never nested. */
   dispatch = (event: Event): void => {
     this.queue.push(event);
-    if (this.draining) return;
-    this.draining = true;
+    if (this.dispatching) return;
+    this.dispatching = true;
     try {
       while (this.queue.length > 0) {
         const next = this.queue.shift() as Event;
@@ -57,7 +57,7 @@ export class Runner {
         for (const effect of step.effects) this.run(effect);
       }
     } finally {
-      this.draining = false;
+      this.dispatching = false;
     }
     if (this.listeners.size > 0) {
       const snap = this.snapshot();
