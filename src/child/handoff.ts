@@ -64,6 +64,9 @@ interface Listener {
   address: ListenAddress;
   fds: number[];
   slot: number;
+  /** The slots in the order of the kernel's group array, which the BPF program indexes: a socket
+   *  joins at the end, and one that leaves it is replaced by the last (two here: the other one). */
+  order: number[];
 }
 
 /** Open every --listen socket, or throw a ConfigError naming the one that failed. Logs
@@ -78,7 +81,7 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
   const listeners: Listener[] = [];
   for (const a of addresses) {
     try {
-      listeners.push({ address: a, fds: a.kind === "tcp" ? openPair(sockets, a, log) : [sockets.listen(a, BACKLOG)], slot: 0 });
+      listeners.push({ address: a, fds: a.kind === "tcp" ? openPair(sockets, a, log) : [sockets.listen(a, BACKLOG)], slot: 0, order: [0, 1] });
     } catch (err) {
       for (const fd of listeners.flatMap((l) => l.fds)) sockets.close(fd);
       if (err instanceof SyscallError) throw new ConfigError(describeBindError(err.code, a, "--listen"));
@@ -86,29 +89,30 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
     }
   }
   addresses.forEach((a, i) => log.info({ event: "listening", fd: 3 + i, address: a.text }));
-  const steered = listeners.filter((l) => l.fds.length === 2);
+  const steered = () => listeners.filter((l) => l.fds.length === 2);
   const base = { ...env, LISTEN_FDS: String(listeners.length), LISTEN_FDNAMES: addresses.map(fdName).join(":") };
   const shim = execShim(env);
 
   return {
-    drains: steered.length > 0,
+    drains: steered().length > 0,
     spawnVia() {
       // No generation runs now. Connections queued on a socket the next one will not get would
       // wait forever: the last generation stopped accepting before taking them (it hung, or it
-      // exited during its drain). Hand over the socket where clients wait; reset the others.
-      for (const l of steered) {
+      // exited during its drain). Hand over the socket where clients wait; flush the other.
+      for (const l of steered()) {
         const other = 1 - l.slot;
         const [mine, theirs] = [sockets.queued(l.fds[l.slot] as number), sockets.queued(l.fds[other] as number)];
         if (mine === 0 && theirs > 0) steer(l, other);
-        const reset = sockets.resetQueued(l.fds[1 - l.slot] as number);
-        if (reset > 0) log.warn({ event: "connections-reset", address: l.address.text, count: reset, reason: "queued for a generation that stopped accepting" });
+        const stranded = sockets.queued(l.fds[1 - l.slot] as number);
+        if (stranded > 0) flush(l, 1 - l.slot, stranded);
       }
       return { fds: listeners.map((l) => l.fds[l.slot] as number), env: base, shim };
     },
     drain(done) {
       const started = performance.now();
-      const old = steered.map((l) => l.fds[l.slot] as number);
-      for (const l of steered) steer(l, 1 - l.slot);
+      const draining = steered();
+      const old = draining.map((l) => l.fds[l.slot] as number);
+      for (const l of draining) steer(l, 1 - l.slot);
       // Done once the old sockets are seen empty twice in a row: a handshake under way when the
       // steering changed still lands on the old socket, one round trip later.
       let last = Infinity;
@@ -147,12 +151,42 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
 
   function steer(l: Listener, slot: number): void {
     try {
-      sockets.steer(l.fds[0] as number, slot);
+      sockets.steer(l.fds[slot] as number, l.order.indexOf(slot));
       l.slot = slot;
     } catch (err) {
       // It worked at startup; if it stops working, keep handing over the socket still steered to.
       log.error({ event: "steer-failed", address: l.address.text, error: (err as Error).message });
     }
+  }
+
+  /** Take the `count` connections queued on socket `slot` off it without accepting them: leave
+   *  the group and listen again. The kernel resets them, or where net.ipv4.tcp_migrate_req=1
+   *  moves them to the other socket, whose generation then serves them. */
+  function flush(l: Listener, slot: number, count: number): void {
+    const fd = l.fds[slot] as number;
+    const other = l.fds[1 - slot] as number;
+    const before = sockets.queued(other);
+    if (!sockets.unlisten(fd)) {
+      log.error({ event: "flush-failed", address: l.address.text, count });
+      return;
+    }
+    // Alone in the group now: point the program at the other socket before this one rejoins.
+    l.order = [1 - slot];
+    steer(l, 1 - slot);
+    const migrated = Math.max(0, Math.min(count, sockets.queued(other) - before));
+    const why = { address: l.address.text, reason: "queued for a generation that stopped accepting" };
+    if (migrated < count) log.warn({ event: "connections-reset", count: count - migrated, migrated, ...why });
+    else log.info({ event: "connections-migrated", count, ...why });
+    if (sockets.relisten(fd, BACKLOG)) {
+      l.order = [1 - slot, slot];
+      return;
+    }
+    // Cannot happen short of a kernel change; carry on with one socket shared by all generations.
+    log.error({ event: "drain-unavailable", address: l.address.text, note: "listen() failed after a flush; restarts will not drain first" });
+    sockets.close(fd);
+    l.fds = [other];
+    l.slot = 0;
+    l.order = [0];
   }
 }
 

@@ -28,9 +28,12 @@ export interface Sockets {
   /** Connections in a TCP listener's accept queue: handshake done, not yet accepted (0 if it
    *  cannot be read). */
   queued(fd: number): number;
-  /** Accept every queued connection and reset it (RST): for connections whose generation is gone
-   *  and that no later one will accept. Returns how many. */
-  resetQueued(fd: number): number;
+  /** shutdown(SHUT_RD) on a TCP listener: it stops listening and leaves its SO_REUSEPORT group;
+   *  the kernel resets the connections queued on it, or moves them to another socket of the
+   *  group where net.ipv4.tcp_migrate_req=1. The port stays bound. Returns false on failure. */
+  unlisten(fd: number): boolean;
+  /** listen() again after unlisten(): the socket joins its group again, at the end. */
+  relisten(fd: number, backlog: number): boolean;
   close(fd: number): void;
   /** Clear close-on-exec on `keepFds`, reset signal dispositions and the mask to their defaults,
    *  then execvp. Returns the errno name only if the exec failed. */
@@ -44,16 +47,13 @@ const SOCK_STREAM = 1;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
-const SO_LINGER = 13;
 const SO_REUSEPORT = 15;
 const SO_ATTACH_REUSEPORT_CBPF = 51;
 const IPPROTO_TCP = 6;
 const TCP_INFO = 11;
 const TCP_LISTEN = 10;
 const BPF_RET_K = 0x06;
-const F_GETFL = 3;
-const F_SETFL = 4;
-const O_NONBLOCK = 0o4000;
+const SHUT_RD = 0;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 const SIG_SETMASK = 2;
@@ -116,7 +116,7 @@ export function loadSockets(): Sockets {
   const signal = lib.func("void *signal(int sig, void *handler)");
   const fcntl = lib.func("int fcntl(int fd, int cmd, ...)");
   const getsockopt = lib.func("int getsockopt(int fd, int level, int name, _Out_ void *value, _Inout_ uint32_t *len)");
-  const accept4 = lib.func("int accept4(int fd, void *addr, void *len, int flags)");
+  const shutdown = lib.func("int shutdown(int fd, int how)");
   const SockFilter = koffi.struct({ code: "uint16", jt: "uint8", jf: "uint8", k: "uint32" });
   const SockFprog = koffi.struct({ len: "uint16", filter: koffi.pointer(SockFilter) });
   const setFprog = lib.func("setsockopt", "int", ["int", "int", "int", koffi.pointer(SockFprog), "uint32"]);
@@ -165,8 +165,8 @@ export function loadSockets(): Sockets {
       close(open(a, null));
     },
     steer(fd, index) {
-      // One instruction, "return index". An index past the group's end makes the kernel fall
-      // back to its hash, which cannot happen here: pidone's two sockets never leave the group.
+      // One instruction, "return index". The program belongs to the group, not to `fd`; an index
+      // past the group's end makes the kernel fall back to its hash.
       const prog = { len: 1, filter: [{ code: BPF_RET_K, jt: 0, jf: 0, k: index }] };
       check(setFprog(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, prog, 16) as number, "setsockopt(SO_ATTACH_REUSEPORT_CBPF)");
     },
@@ -176,25 +176,8 @@ export function loadSockets(): Sockets {
       if ((getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, [info.length]) as number) < 0) return 0;
       return info.readUInt8(0) === TCP_LISTEN ? info.readUInt32LE(24) : 0;
     },
-    resetQueued(fd) {
-      // Non-blocking for the loop only: the flag belongs to the open file description the next
-      // generations share, and they expect it as they left it.
-      const flags = fcntl(fd, F_GETFL) as number;
-      if (flags < 0 || (fcntl(fd, F_SETFL, "int", flags | O_NONBLOCK) as number) < 0) return 0;
-      const linger = Buffer.alloc(8);
-      linger.writeInt32LE(1, 0); // l_onoff = 1, l_linger = 0: close sends RST, not FIN
-      let n = 0;
-      try {
-        for (let c = accept4(fd, null, null, SOCK_CLOEXEC) as number; c >= 0; c = accept4(fd, null, null, SOCK_CLOEXEC) as number) {
-          setsockopt(c, SOL_SOCKET, SO_LINGER, linger, 8);
-          close(c);
-          n++;
-        }
-      } finally {
-        fcntl(fd, F_SETFL, "int", flags);
-      }
-      return n;
-    },
+    unlisten: (fd) => (shutdown(fd, SHUT_RD) as number) === 0,
+    relisten: (fd, backlog) => (listen(fd, backlog) as number) === 0,
     close: (fd) => void close(fd),
     exec(file, argv, keepFds) {
       // Node marks its stdio close-on-exec at startup: without this the app would start with
