@@ -32,8 +32,11 @@ import { EXEC_SHIM_ARG } from "../cli/program.js";
 const BACKLOG = 1024;
 /** How often a drain looks at the old socket's accept queue. */
 const DRAIN_POLL_MS = 5;
-/** A drain ends early when the old generation has not accepted anything for this long. */
-const DRAIN_STALL_MS = 500;
+/** A drain gives up when the old generation has accepted nothing for this long: it hangs, or is
+ *  still booting, or every worker is busy. New connections then go back to its socket, for the
+ *  next generation to take over with what is queued there; only those that came in this window
+ *  wait on the other socket. */
+const DRAIN_STALL_MS = 100;
 
 const SH = "/bin/sh";
 const SH_SCRIPT = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
@@ -51,7 +54,8 @@ export interface Handoff {
   /** How to spawn the next generation: the exec shim, the environment, the fds to hand over. */
   spawnVia(): SpawnVia;
   /** Send new connections to the next generation's sockets, and report once the running one has
-   *  accepted everything already queued for it (or stopped accepting). Returns a canceller. */
+   *  accepted everything already queued for it; if it stops accepting, send them back to its
+   *  sockets and report what it left. Returns a canceller. */
   drain(done: (result: DrainResult) => void): () => void;
   /** At exit: remove unix socket files. */
   close(): void;
@@ -102,17 +106,18 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
       for (const l of steered()) {
         const other = 1 - l.slot;
         const [mine, theirs] = [sockets.queued(l.fds[l.slot] as number), sockets.queued(l.fds[other] as number)];
-        if (mine === 0 && theirs > 0) steer(l, other);
-        const stranded = sockets.queued(l.fds[1 - l.slot] as number);
+        // Keep the longer queue; the shorter one cannot be served by anyone.
+        if (theirs > mine) steer(l, other);
+        const stranded = Math.min(mine, theirs);
         if (stranded > 0) flush(l, 1 - l.slot, stranded);
       }
       return { fds: listeners.map((l) => l.fds[l.slot] as number), env: base, shim };
     },
     drain(done) {
       const started = performance.now();
-      const draining = steered();
-      const old = draining.map((l) => l.fds[l.slot] as number);
-      for (const l of draining) steer(l, 1 - l.slot);
+      const draining = steered().map((l) => ({ l, slot: l.slot }));
+      const old = draining.map(({ l, slot }) => l.fds[slot] as number);
+      for (const { l, slot } of draining) steer(l, 1 - slot);
       // Done once the old sockets are seen empty twice in a row: a handshake under way when the
       // steering changed still lands on the old socket, one round trip later.
       let last = Infinity;
@@ -130,6 +135,7 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
       };
       const finish = (left: number, t: number): true => {
         clearInterval(timer);
+        if (left > 0) for (const { l, slot } of draining) steer(l, slot);
         done({ ms: Math.round((t - started) * 100) / 100, left });
         return true;
       };

@@ -23,6 +23,7 @@ const RESTARTS = 20;
 /** Requests between two restarts, all from the generation that is up: >= 2,000 in all. */
 const PER_RESTART = 100;
 const FD_SERVER = path.join(FIXTURES, "listen-fd-server.js");
+const SLOW_SERVER = path.join(FIXTURES, "slow-accept-server.py");
 
 interface Answer {
   pid: number;
@@ -255,24 +256,50 @@ describe("--listen: the drain before a restart", () => {
     expect((await p.waitExit()).code, p.output()).toBe(0);
   }, 60_000);
 
-  it("new connections wait for the next generation; those the hung one left behind are reset (or migrated), not left hanging", async () => {
+  it("a slow generation drains its whole queue while new connections wait for the next one: every request is served", async () => {
+    const port = await freePort();
+    // One accept every 50 ms: 20 queued connections take about a second to drain.
+    const p = startPidone({ args: ["--listen", `127.0.0.1:${port}`, "--", PY, SLOW_SERVER] });
+    await p.waitForStdout(/READY/, UP_MS);
+    const first = (await p.waitForEvent("spawned")).pid;
+    const queued = Array.from({ length: 20 }, () => rawRequest(port));
+    await Promise.all(queued.map((q) => q.connected));
+    p.signal("SIGUSR1");
+    await p.waitForEvent("restart-requested");
+    const later = Array.from({ length: 5 }, () => rawRequest(port));
+    await Promise.all(later.map((q) => q.connected));
+    const { newPid } = await p.waitForEvent("restart", undefined, UP_MS);
+    const old = await Promise.all(queued.map((q) => q.result));
+    const fresh = await Promise.all(later.map((q) => q.result));
+    // Those queued before the restart: gen 1, up to the few it had accepted already; after: gen 2.
+    expect(old.filter((r) => (r.body as Answer | undefined)?.pid !== first), p.output()).toEqual([]);
+    expect(fresh.filter((r) => (r.body as Answer | undefined)?.pid !== newPid), p.output()).toEqual([]);
+    expect(p.all("connections-reset"), p.output()).toEqual([]);
+    expect(p.output()).not.toMatch(/"event":"drained"/); // left 0: logged at debug only
+    p.signal("SIGTERM");
+    expect((await p.waitExit()).code, p.output()).toBe(0);
+  }, 60_000);
+
+  it("a generation that dies mid-drain: the longer queue goes to the next one, the shorter is reset (or migrated), never left hanging", async () => {
     // Where net.ipv4.tcp_migrate_req=1 the kernel moves them to the next generation's socket instead.
     const migrates = readFileSync("/proc/sys/net/ipv4/tcp_migrate_req", "utf8").trim() === "1";
     const port = await freePort();
-    const p = startPidone({ args: ["--listen", `127.0.0.1:${port}`, "--", process.execPath, FD_SERVER], env: { STOP_DELAY_MS: "1000" } });
-    const queued = await queueOnHungApp(p, port);
+    // It accepts one connection every 100 ms and exits (code 3) after the 6th, mid-drain.
+    const p = startPidone({ args: ["--listen", `127.0.0.1:${port}`, "--", PY, SLOW_SERVER], env: { ACCEPT_EVERY_MS: "100", EXIT_AFTER: "6" } });
+    await p.waitForStdout(/READY/, UP_MS);
+    const queued = Array.from({ length: 20 }, () => rawRequest(port));
+    await Promise.all(queued.map((q) => q.connected));
     p.signal("SIGUSR1");
     await p.waitForEvent("restart-requested");
-    // Sent during the drain (>= 500 ms) or the old generation's 1 s stop: steered to the next one.
-    const later = rawRequest(port);
+    const later = rawRequest(port); // waits on the next generation's socket, the shorter queue
     await later.connected;
     const { newPid } = await p.waitForEvent("restart", undefined, UP_MS);
-    expect(await later.result, p.output()).toMatchObject({ status: 200, body: { pid: newPid } });
-    for (const r of await Promise.all(queued.map((q) => q.result))) {
-      if (migrates) expect(r, p.output()).toMatchObject({ status: 200, body: { pid: newPid } });
-      else expect(r, p.output()).toEqual({ error: "ECONNRESET" });
-    }
-    expect(p.all(migrates ? "connections-migrated" : "connections-reset").map((e) => e.count), p.output()).toEqual([3]);
+    const results = await Promise.all(queued.map((q) => q.result));
+    expect(results.filter((r) => r.status === 200).length, p.output()).toBe(20);
+    expect(results.slice(-10).every((r) => (r.body as Answer).pid === newPid), p.output()).toBe(true);
+    if (migrates) expect(await later.result, p.output()).toMatchObject({ status: 200, body: { pid: newPid } });
+    else expect(await later.result, p.output()).toEqual({ error: "ECONNRESET" });
+    expect(p.all(migrates ? "connections-migrated" : "connections-reset").map((e) => e.count), p.output()).toEqual([1]);
     p.signal("SIGTERM");
     expect((await p.waitExit()).code, p.output()).toBe(0);
   }, 60_000);
