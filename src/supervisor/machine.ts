@@ -14,6 +14,9 @@ export interface Step {
 /** Stop signals that, sent a second time during a shutdown, mean "kill now". */
 const IMPATIENT = new Set(["SIGINT", "SIGTERM"]);
 
+/** Leaving the draining state for any reason: the drain and its deadline no longer matter. */
+const END_DRAIN: Effect[] = [{ type: "end-drain" }, { type: "cancel-timer", name: "drain-deadline" }];
+
 const log = (level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown> = {}): Effect => ({
   type: "log", level, event, fields,
 });
@@ -140,7 +143,7 @@ function fromRunning(model: Model, state: Extract<State, { kind: "running" }>, e
     case "app-exited":
       if (event.pid !== state.pid) return same(model);
       // The app ended on its own. Clean up what it left behind before deciding anything.
-      return exitedUnasked(model, state, { kind: "after-crash" }, null, event, policy);
+      return exitedUnasked(model, state, { kind: "after-crash" }, null, event.at, event, policy);
     default:
       return same(model);
   }
@@ -149,14 +152,16 @@ function fromRunning(model: Model, state: Extract<State, { kind: "running" }>, e
 /** Where the app is, for the states in which it runs. */
 type Live = Pick<Extract<State, { kind: "running" }>, "generation" | "pid" | "startedAt">;
 
-/** The app exited without being signalled: sweep what it left, then do `then`. */
+/** The app exited without being signalled: sweep what it left, then do `then`. `requestedAt`
+ *  is when what happens next was asked for: the exit itself, or an earlier restart request. */
 function exitedUnasked(
-  model: Model, state: Live, then: Then, pending: Request | null, event: Extract<Event, { type: "app-exited" }>, policy: Policy,
+  model: Model, state: Live, then: Then, pending: Request | null, requestedAt: number,
+  event: Extract<Event, { type: "app-exited" }>, policy: Policy,
 ): Step {
   const token = model.ctx.nextToken;
   const stopping: State = {
     kind: "stopping", generation: state.generation, pid: state.pid, startedAt: state.startedAt,
-    then, requestedAt: event.at, status: event.status, exitedAt: event.at, killed: false, token, pending,
+    then, requestedAt, status: event.status, exitedAt: event.at, killed: false, token, pending,
   };
   return {
     model: withState(model, stopping, { nextToken: token + 1, lastExit: event.status }),
@@ -169,8 +174,6 @@ function exitedUnasked(
 }
 
 function fromDraining(model: Model, state: Extract<State, { kind: "draining" }>, event: Event, policy: Policy): Step {
-  // Leaving this state for any reason: the drain and its deadline no longer matter.
-  const end: Effect[] = [{ type: "end-drain" }, { type: "cancel-timer", name: "drain-deadline" }];
   const respawn: Then = { kind: "respawn", request: state.request };
   switch (event.type) {
     case "drained":
@@ -180,7 +183,7 @@ function fromDraining(model: Model, state: Extract<State, { kind: "draining" }>,
         ? log("warn", "drain-timeout", { pid: state.pid, ms: round(event.at - state.requestedAt) })
         : log(event.left > 0 ? "warn" : "debug", "drained", { pid: state.pid, ms: event.ms, ...(event.left > 0 ? { notAccepted: event.left } : {}) });
       const step = beginStop(model, state, respawn, "SIGTERM", state.requestedAt, policy, [why], state.pending);
-      return { model: step.model, effects: [...end, ...step.effects] };
+      return { model: step.model, effects: [...END_DRAIN, ...step.effects] };
     }
     case "restart-requested":
       return same(withState(model, { ...state, pending: state.pending ?? requestOf(event) }), [
@@ -190,16 +193,15 @@ function fromDraining(model: Model, state: Extract<State, { kind: "draining" }>,
       const step = beginStop(model, state, { kind: "exit", signal: event.signal }, event.signal, event.at, policy, [
         log("info", "stopping", { signal: event.signal, pid: state.pid, stopTimeoutMs: policy.stopTimeoutMs, during: "respawn" }),
       ]);
-      return { model: step.model, effects: [...end, ...step.effects] };
+      return { model: step.model, effects: [...END_DRAIN, ...step.effects] };
     }
     case "forward-signal":
       return same(model, forward(state.pid, event.signal, policy));
     case "app-exited": {
       if (event.pid !== state.pid) return same(model);
       // It went by itself during its drain: the restart that was asked for still happens, no backoff.
-      const step = exitedUnasked(model, state, respawn, state.pending, event, policy);
-      const stopping = step.model.state as Extract<State, { kind: "stopping" }>;
-      return { model: withState(step.model, { ...stopping, requestedAt: state.requestedAt }), effects: [...end, ...step.effects] };
+      const step = exitedUnasked(model, state, respawn, state.pending, state.requestedAt, event, policy);
+      return { model: step.model, effects: [...END_DRAIN, ...step.effects] };
     }
     default:
       return same(model);
@@ -372,7 +374,7 @@ function onInternalError(model: Model, message: string, at: number, policy: Poli
       return beginStop(model, state, { kind: "internal-error", message }, "SIGTERM", at, policy, [why]);
     case "draining": {
       const step = beginStop(model, state, { kind: "internal-error", message }, "SIGTERM", at, policy, [why]);
-      return { model: step.model, effects: [{ type: "end-drain" }, { type: "cancel-timer", name: "drain-deadline" }, ...step.effects] };
+      return { model: step.model, effects: [...END_DRAIN, ...step.effects] };
     }
     case "stopping":
       return same(withState(model, { ...state, then: { kind: "internal-error", message } }), [why]);
