@@ -2,7 +2,8 @@
 // only on the path that needs it (so `pidone restart` does not pay for the supervisor's). The
 // only place that ends the process, and the one that reports a bad configuration (exit 2).
 import { EXEC_SHIM_ARG, parseArgs } from "./cli/program.js";
-import { ConfigError, normalizeConfig } from "./cli/config.js";
+import { normalizeConfig } from "./cli/config.js";
+import { ConfigError } from "./errors.js";
 import { EXIT } from "./exit-code.js";
 
 declare const PIDONE_VERSION: string;
@@ -11,7 +12,7 @@ const VERSION = typeof PIDONE_VERSION === "string" ? PIDONE_VERSION : "0.0.0-dev
 const exit = (code: number): never => process.exit(code);
 
 async function main(argv: string[]): Promise<void> {
-  if (argv[0] === EXEC_SHIM_ARG) exit((await import("./child/handoff.js")).runExecShim(argv.slice(1)));
+  if (argv[0] === EXEC_SHIM_ARG) exit((await import("./child/exec-shim.js")).runExecShim(argv.slice(1)));
   try {
     const inv = parseArgs(argv, VERSION);
     if (inv.kind === "done") exit(0);

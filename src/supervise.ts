@@ -3,7 +3,8 @@
 import { accessSync, constants as fsc, existsSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
-import { ConfigError, type Config } from "./cli/config.js";
+import type { Config } from "./cli/config.js";
+import { BindError, ConfigError } from "./errors.js";
 import { createLogger } from "./log.js";
 import { EXIT, exitCode } from "./exit-code.js";
 import { Runner, now } from "./supervisor/runner.js";
@@ -113,10 +114,10 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   }
   const health = config.health;
   if (health) {
-    const { HealthError, startHealthServer } = await import("./sources/health.js");
+    const { startHealthServer } = await import("./sources/health.js");
     const { describeBindError } = await import("./cli/listen-address.js");
     closers.push(await startHealthServer(health, { status: () => runner.snapshot(), now, log, readyTcp: config.readyTcp, readyHttp: config.readyHttp })
-      .catch((err: unknown) => { throw err instanceof HealthError ? new ConfigError(describeBindError(err.code, health, "--health")) : err; }));
+      .catch((err: unknown) => { throw err instanceof BindError ? new ConfigError(describeBindError(err.code, health, "--health")) : err; }));
   }
 
   if (process.pid !== 1) {

@@ -11,20 +11,15 @@
 // connection in the same instant it began to shut down closes it unread (uvicorn does), and the
 // client sees a reset. Unix sockets are shared by all generations, without a drain.
 //
-// LISTEN_PID must be the app's own pid, which is only known after fork, and Node's spawn cannot
-// set the environment after fork. So the app is started through an exec shim that sets it to its
-// own pid and execs the app in place (same pid):
-//   - /bin/sh -c 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"' CMD ARGS...   when /bin/sh exists;
-//   - node <this bundle> __exec-shim -- CMD ARGS...   otherwise (images without a shell): it sets
-//     LISTEN_PID and calls execvp through koffi.
-// Without --listen there is no shim and nothing of this runs.
-import { existsSync, unlinkSync } from "node:fs";
+// LISTEN_PID must be the app's own pid, so each generation starts through the exec shim
+// (child/exec-shim.ts). Without --listen there is no shim and nothing of this runs.
+import { unlinkSync } from "node:fs";
 import type { Logger } from "pino";
-import { ConfigError } from "../cli/config.js";
+import { BindError, ConfigError } from "../errors.js";
 import { describeBindError, fdName, type ListenAddress } from "../cli/listen-address.js";
-import { loadSockets, SyscallError, type Sockets } from "../sys/sockets.js";
+import { loadSockets, type Sockets } from "../sys/sockets.js";
 import type { SpawnVia } from "./spawn.js";
-import { EXEC_SHIM_ARG } from "../cli/program.js";
+import { execShim } from "./exec-shim.js";
 
 
 /** Generous: a burst of connections during a restart must wait, not be dropped. The kernel caps
@@ -37,9 +32,6 @@ const DRAIN_POLL_MS = 5;
  *  next generation to take over with what is queued there; only those that came in this window
  *  wait on the other socket. */
 const DRAIN_STALL_MS = 100;
-
-const SH = "/bin/sh";
-const SH_SCRIPT = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
 
 /** How a drain ended: after `ms`, with `left` connections the old generation did not accept. */
 export interface DrainResult {
@@ -88,7 +80,7 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
       listeners.push({ address: a, fds: a.kind === "tcp" ? openPair(sockets, a, log) : [sockets.listen(a, BACKLOG)], slot: 0, order: [0, 1] });
     } catch (err) {
       for (const fd of listeners.flatMap((l) => l.fds)) sockets.close(fd);
-      if (err instanceof SyscallError) throw new ConfigError(describeBindError(err.code, a, "--listen"));
+      if (err instanceof BindError) throw new ConfigError(describeBindError(err.code, a, "--listen"));
       throw err;
     }
   }
@@ -214,35 +206,4 @@ function openPair(sockets: Sockets, a: ListenAddress, log: Logger): number[] {
     log.warn({ event: "drain-unavailable", address: a.text, error: (err as Error).message, note: "restarts will not drain the old generation first" });
     return [first];
   }
-}
-
-/** The shim command. PIDONE_EXEC_SHIM=node forces the node shim (tests; undocumented). */
-function execShim(env: NodeJS.ProcessEnv): string[] {
-  if (env.PIDONE_EXEC_SHIM !== "node" && existsSync(SH)) return [SH, "-c", SH_SCRIPT];
-  // __filename is the bundle, also when it is loaded by a launcher script (Dockerfile.example).
-  const flags = process.execArgv.filter((f) => f === "--disable-sigusr1");
-  return [process.execPath, ...flags, __filename, EXEC_SHIM_ARG, "--"];
-}
-
-/** The node exec shim: `__exec-shim -- CMD ARGS...`. Sets LISTEN_PID to its own pid and execs
- *  the app in place. Returns an exit code only if that failed (127 not found, 126 otherwise,
- *  as a shell would); pidone looked the command up before, so this is a race with its deletion. */
-export function runExecShim(argv: readonly string[]): number {
-  const [command, ...args] = argv[0] === "--" ? argv.slice(1) : argv;
-  if (command === undefined) {
-    process.stderr.write("pidone __exec-shim: no command\n");
-    return 2;
-  }
-  // process.env writes through to the C environment that execvp passes on.
-  process.env.LISTEN_PID = String(process.pid);
-  let code: string;
-  try {
-    const listenFds = Number(process.env.LISTEN_FDS ?? 0) || 0;
-    const keep = [0, 1, 2, ...Array.from({ length: Math.min(listenFds, 1000) }, (_, i) => 3 + i)];
-    code = loadSockets().exec(command, [command, ...args], keep);
-  } catch (err) {
-    code = (err as Error).message;
-  }
-  process.stderr.write(`pidone: ${command}: ${code === "ENOENT" ? "command not found" : `cannot execute (${code})`}\n`);
-  return code === "ENOENT" ? 127 : 126;
 }

@@ -2,12 +2,8 @@
 // Config out, or a ConfigError naming the option, the value and what is accepted.
 import path from "node:path";
 import { constants } from "node:os";
+import { ConfigError } from "../errors.js";
 import { parseListenAddress, type ListenAddress } from "./listen-address.js";
-
-/** A bad command line or environment. main prints the message and exits 2. */
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
 
 /** Everything pidone runs with. */
 export interface Config {

@@ -2,7 +2,7 @@
 // I/O), so that a bad address is a one-line ConfigError before anything is bound or spawned.
 import net from "node:net";
 import path from "node:path";
-import { ConfigError } from "./config.js";
+import { ConfigError } from "../errors.js";
 
 /** A parsed address. `text` is its canonical form, used in logs and error messages. */
 export type ListenAddress =

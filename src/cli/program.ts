@@ -1,6 +1,7 @@
 // The command line: commander turns argv into raw option strings; config.ts validates them.
 import { Command, CommanderError, Option } from "commander";
-import { ConfigError, DEFAULTS, type RawOptions } from "./config.js";
+import { ConfigError } from "../errors.js";
+import { DEFAULTS, type RawOptions } from "./config.js";
 
 /** The first argument that makes the bundle act as the exec shim for --listen (src/child/handoff.ts). */
 export const EXEC_SHIM_ARG = "__exec-shim";

@@ -11,6 +11,7 @@ import net from "node:net";
 import type { Logger } from "pino";
 import type { StatusSnapshot } from "../supervisor/events.js";
 import type { ListenAddress } from "../cli/listen-address.js";
+import { BindError } from "../errors.js";
 import { report } from "./control.js";
 
 /** What the health server reads: the supervisor's status, and the optional readiness checks. */
@@ -22,17 +23,11 @@ export interface HealthDeps {
   readyHttp?: string;
 }
 
-/** Why the server could not listen; `code` is the errno name. */
-export class HealthError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-  }
-}
 
 /** Below the kubelet's default probe timeout (1 s), so a slow app gives a 503, not a probe timeout. */
 const CHECK_TIMEOUT_MS = 800;
 
-/** Listen on `address`; resolves with a closer, rejects with HealthError. Logs `health-listening`. */
+/** Listen on `address`; resolves with a closer, rejects with BindError. Logs `health-listening`. */
 export async function startHealthServer(address: ListenAddress, deps: HealthDeps): Promise<() => void> {
   const server = http.createServer({
     // Node's http server otherwise runs a 30 s interval timer for requestTimeout/headersTimeout
@@ -42,7 +37,7 @@ export async function startHealthServer(address: ListenAddress, deps: HealthDeps
   server.setTimeout(5000, (socket) => socket.destroy());
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (err: NodeJS.ErrnoException) => reject(new HealthError(err.code ?? "EINVAL", err.message)));
+    server.once("error", (err: NodeJS.ErrnoException) => reject(new BindError(err.code ?? "EINVAL", "listen", err.message)));
     if (address.kind === "unix") server.listen(address.path, resolve);
     else server.listen({ host: address.host, port: address.port, ipv6Only: false }, resolve);
   });

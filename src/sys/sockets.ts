@@ -1,18 +1,13 @@
-// Listening sockets made with raw syscalls, and execvp for the exec shim, through koffi.
+// Listening sockets made with raw syscalls, through koffi.
 // Not net.Server: libuv would put the socket in its poll loop and start accepting connections,
 // and pidone must only hold the socket so that connections wait in the kernel's backlog while
 // one app generation replaces the next.
 import { constants as osc } from "node:os";
 import { lstatSync, unlinkSync } from "node:fs";
 import type { ListenAddress } from "../cli/listen-address.js";
+import { BindError } from "../errors.js";
 import { loadKoffi } from "./libc.js";
 
-/** A failed syscall: `code` is the errno name (EADDRINUSE, ...). */
-export class SyscallError extends Error {
-  constructor(readonly code: string, readonly syscall: string) {
-    super(`${syscall}: ${code}`);
-  }
-}
 
 /** The socket and exec syscalls pidone needs. */
 export interface Sockets {
@@ -35,9 +30,6 @@ export interface Sockets {
   /** listen() again after unlisten(): the socket joins its group again, at the end. */
   relisten(fd: number, backlog: number): boolean;
   close(fd: number): void;
-  /** Clear close-on-exec on `keepFds`, reset signal dispositions and the mask to their defaults,
-   *  then execvp. Returns the errno name only if the exec failed. */
-  exec(file: string, argv: readonly string[], keepFds: readonly number[]): string;
 }
 
 const AF_UNIX = 1;
@@ -56,10 +48,8 @@ const BPF_RET_K = 0x06;
 const SHUT_RD = 0;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
-const SIG_SETMASK = 2;
-const F_SETFD = 2;
 
-const ERRNO_NAMES = new Map(Object.entries(osc.errno).map(([name, n]) => [n, name]));
+export const ERRNO_NAMES = new Map(Object.entries(osc.errno).map(([name, n]) => [n, name]));
 
 /** Build the sockaddr for `a` by hand (Linux layouts; the family is in host byte order). */
 export function sockaddr(a: ListenAddress): Buffer {
@@ -111,10 +101,6 @@ export function loadSockets(): Sockets {
   const connect = lib.func("int connect(int fd, const void *addr, uint32_t len)");
   const listen = lib.func("int listen(int fd, int backlog)");
   const close = lib.func("int close(int fd)");
-  const execvp = lib.func("int execvp(const char *file, const char **argv)");
-  const sigprocmask = lib.func("int sigprocmask(int how, const void *set, void *oldset)");
-  const signal = lib.func("void *signal(int sig, void *handler)");
-  const fcntl = lib.func("int fcntl(int fd, int cmd, ...)");
   const getsockopt = lib.func("int getsockopt(int fd, int level, int name, _Out_ void *value, _Inout_ uint32_t *len)");
   const shutdown = lib.func("int shutdown(int fd, int how)");
   const SockFilter = koffi.struct({ code: "uint16", jt: "uint8", jf: "uint8", k: "uint32" });
@@ -126,7 +112,7 @@ export function loadSockets(): Sockets {
     if (rc >= 0) return rc;
     const code = errno();
     if (fd >= 0) close(fd);
-    throw new SyscallError(code, syscall);
+    throw new BindError(code, syscall);
   };
   const one = Buffer.alloc(4);
   one.writeInt32LE(1);
@@ -156,7 +142,7 @@ export function loadSockets(): Sockets {
         return open(a, backlog, reusePort);
       } catch (err) {
         // A unix socket file left by a pidone that was killed: remove it if nobody answers on it.
-        if (!(err instanceof SyscallError) || err.code !== "EADDRINUSE" || a.kind !== "unix" || !staleUnixSocket(a)) throw err;
+        if (!(err instanceof BindError) || err.code !== "EADDRINUSE" || a.kind !== "unix" || !staleUnixSocket(a)) throw err;
         unlinkSync(a.path);
         return open(a, backlog);
       }
@@ -179,17 +165,6 @@ export function loadSockets(): Sockets {
     unlisten: (fd) => (shutdown(fd, SHUT_RD) as number) === 0,
     relisten: (fd, backlog) => (listen(fd, backlog) as number) === 0,
     close: (fd) => void close(fd),
-    exec(file, argv, keepFds) {
-      // Node marks its stdio close-on-exec at startup: without this the app would start with
-      // stdin, stdout and stderr closed.
-      for (const fd of keepFds) fcntl(fd, F_SETFD, "int", 0);
-      // Node ignores SIGPIPE, and ignored signals stay ignored across exec; handled ones are
-      // reset by exec itself. Give the app the defaults and an empty mask, as libuv's spawn does.
-      for (let sig = 1; sig < 32; sig++) if (sig !== 9 && sig !== 19) signal(sig, null);
-      sigprocmask(SIG_SETMASK, Buffer.alloc(128), null);
-      execvp(file, [...argv, null]);
-      return errno();
-    },
   };
 
   function staleUnixSocket(a: Extract<ListenAddress, { kind: "unix" }>): boolean {

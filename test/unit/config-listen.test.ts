@@ -1,7 +1,8 @@
 // --listen, --health, --ready-tcp and --ready-http: flags beat PIDONE_* variables, absent options
 // stay absent from Config, and bad values are one-line ConfigErrors before anything is bound.
 import { describe, expect, it } from "vitest";
-import { ConfigError, normalizeConfig, type Config, type RawOptions } from "../../src/cli/config.js";
+import { normalizeConfig, type Config, type RawOptions } from "../../src/cli/config.js";
+import { ConfigError } from "../../src/errors.js";
 import { parseArgs } from "../../src/cli/program.js";
 
 const normalize = (raw: RawOptions = {}, env: NodeJS.ProcessEnv = {}): Config => normalizeConfig(raw, ["app"], env, "/srv/app");

@@ -2,8 +2,9 @@
 // a ConfigError that names the option, the value and what would be accepted.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
-  ConfigError, DEFAULTS, normalizeConfig, parseDuration, parseSignal, type Config, type RawOptions,
+  DEFAULTS, normalizeConfig, parseDuration, parseSignal, type Config, type RawOptions,
 } from "../../src/cli/config.js";
+import { ConfigError } from "../../src/errors.js";
 import { parseArgs } from "../../src/cli/program.js";
 
 const CWD = "/srv/app";

@@ -1,7 +1,7 @@
 // --listen/--health addresses are parsed purely, before anything is bound: every accepted form,
 // every refusal as a one-line ConfigError, and the sockaddr bytes the kernel will get.
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../../src/cli/config.js";
+import { ConfigError } from "../../src/errors.js";
 import { describeBindError, fdName, parseListenAddress, type ListenAddress } from "../../src/cli/listen-address.js";
 import { sockaddr } from "../../src/sys/sockets.js";
 
