@@ -55,10 +55,10 @@ function exitWith(model: Model, outcome: Outcome, effects: Effect[] = []): Step 
   return { model: withState(model, { kind: "exited", outcome }), effects: [...effects, { type: "exit", outcome }] };
 }
 
-function spawnGeneration(model: Model, restart: RestartInfo | null, pending: Request | null = null): Step {
+function spawnGeneration(model: Model, restart: RestartInfo | null): Step {
   const generation = model.ctx.generation + 1;
   return {
-    model: withState(model, { kind: "starting", generation, restart, pending, stopSignal: null }, { generation }),
+    model: withState(model, { kind: "starting", generation, restart, pending: null, stopSignal: null }, { generation }),
     effects: [{ type: "spawn", generation }],
   };
 }
@@ -102,7 +102,7 @@ function fromStarting(model: Model, state: Extract<State, { kind: "starting" }>,
       const status: ExitStatus = { code: spawnFailureCode(event.errno), signal: null };
       const stopping: Extract<State, { kind: "stopping" }> = {
         kind: "stopping", generation: state.generation, pid: 0, startedAt: event.at, then: { kind: "after-crash" },
-        requestedAt: event.at, status, exitedAt: event.at, killed: false, token: 0, pending: null,
+        requestedAt: event.at, status, exitedAt: event.at, killed: false, token: 0,
       };
       const step = afterCrash(withState(model, stopping, { lastExit: status }), stopping, event.at, policy);
       return { model: step.model, effects: [...effects, ...step.effects] };
@@ -125,7 +125,7 @@ function fromRunning(model: Model, state: Extract<State, { kind: "running" }>, e
       const why = log("info", "restart-requested", { source: event.source, ...(event.detail ? { detail: event.detail } : {}), pid: state.pid });
       if (!policy.drain) return beginStop(model, state, { kind: "respawn", request }, "SIGTERM", event.at, policy, [why]);
       const token = model.ctx.nextToken;
-      const draining: State = { ...state, kind: "draining", request, requestedAt: event.at, token, pending: null };
+      const draining: State = { ...state, kind: "draining", request, requestedAt: event.at, token };
       // As with signals, the steering changes before the log line is written.
       return same(withState(model, draining, { nextToken: token + 1 }), [
         { type: "drain", token },
@@ -143,7 +143,7 @@ function fromRunning(model: Model, state: Extract<State, { kind: "running" }>, e
     case "app-exited":
       if (event.pid !== state.pid) return same(model);
       // The app ended on its own. Clean up what it left behind before deciding anything.
-      return exitedUnasked(model, state, { kind: "after-crash" }, null, event.at, event, policy);
+      return exitedUnasked(model, state, { kind: "after-crash" }, event.at, event, policy);
     default:
       return same(model);
   }
@@ -155,13 +155,13 @@ type Live = Pick<Extract<State, { kind: "running" }>, "generation" | "pid" | "st
 /** The app exited without being signalled: sweep what it left, then do `then`. `requestedAt`
  *  is when what happens next was asked for: the exit itself, or an earlier restart request. */
 function exitedUnasked(
-  model: Model, state: Live, then: Then, pending: Request | null, requestedAt: number,
+  model: Model, state: Live, then: Then, requestedAt: number,
   event: Extract<Event, { type: "app-exited" }>, policy: Policy,
 ): Step {
   const token = model.ctx.nextToken;
   const stopping: State = {
     kind: "stopping", generation: state.generation, pid: state.pid, startedAt: state.startedAt,
-    then, requestedAt, status: event.status, exitedAt: event.at, killed: false, token, pending,
+    then, requestedAt, status: event.status, exitedAt: event.at, killed: false, token,
   };
   return {
     model: withState(model, stopping, { nextToken: token + 1, lastExit: event.status }),
@@ -182,13 +182,11 @@ function fromDraining(model: Model, state: Extract<State, { kind: "draining" }>,
       const why = event.type === "timer"
         ? log("warn", "drain-timeout", { pid: state.pid, ms: round(event.at - state.requestedAt) })
         : log(event.left > 0 ? "warn" : "debug", "drained", { pid: state.pid, ms: event.ms, ...(event.left > 0 ? { notAccepted: event.left } : {}) });
-      const step = beginStop(model, state, respawn, "SIGTERM", state.requestedAt, policy, [why], state.pending);
+      const step = beginStop(model, state, respawn, "SIGTERM", state.requestedAt, policy, [why]);
       return { model: step.model, effects: [...END_DRAIN, ...step.effects] };
     }
     case "restart-requested":
-      return same(withState(model, { ...state, pending: state.pending ?? requestOf(event) }), [
-        log("debug", "restart-coalesced", { source: event.source }),
-      ]);
+      return same(model, [coalesced(event)]);
     case "stop-requested": {
       const step = beginStop(model, state, { kind: "exit", signal: event.signal }, event.signal, event.at, policy, [
         log("info", "stopping", { signal: event.signal, pid: state.pid, stopTimeoutMs: policy.stopTimeoutMs, during: "respawn" }),
@@ -200,7 +198,7 @@ function fromDraining(model: Model, state: Extract<State, { kind: "draining" }>,
     case "app-exited": {
       if (event.pid !== state.pid) return same(model);
       // It went by itself during its drain: the restart that was asked for still happens, no backoff.
-      const step = exitedUnasked(model, state, respawn, state.pending, state.requestedAt, event, policy);
+      const step = exitedUnasked(model, state, respawn, state.requestedAt, event, policy);
       return { model: step.model, effects: [...END_DRAIN, ...step.effects] };
     }
     default:
@@ -209,12 +207,12 @@ function fromDraining(model: Model, state: Extract<State, { kind: "draining" }>,
 }
 
 function beginStop(
-  model: Model, state: Live, then: Then, signal: string, at: number, policy: Policy, effects: Effect[], pending: Request | null = null,
+  model: Model, state: Live, then: Then, signal: string, at: number, policy: Policy, effects: Effect[],
 ): Step {
   const token = model.ctx.nextToken;
   const stopping: State = {
     kind: "stopping", generation: state.generation, pid: state.pid, startedAt: state.startedAt, then,
-    requestedAt: at, status: null, exitedAt: null, killed: false, token, pending,
+    requestedAt: at, status: null, exitedAt: null, killed: false, token,
   };
   return {
     model: withState(model, stopping, { nextToken: token + 1 }),
@@ -248,9 +246,7 @@ function fromStopping(model: Model, state: Extract<State, { kind: "stopping" }>,
     case "restart-requested":
       switch (state.then.kind) {
         case "respawn":
-          return same(withState(model, { ...state, pending: state.pending ?? requestOf(event) }), [
-            log("debug", "restart-coalesced", { source: event.source }),
-          ]);
+          return same(model, [coalesced(event)]);
         case "after-crash":
           // The developer asked for a restart while a crash was being cleaned up: do that, no backoff.
           return same(withState(model, { ...state, then: { kind: "respawn", request: requestOf(event) } }));
@@ -312,7 +308,7 @@ function finishStop(model: Model, state: Extract<State, { kind: "stopping" }>, a
       return exitWith(model, { kind: "internal-error", message: then.message }, cancel);
     case "respawn": {
       const info: RestartInfo = { ...then.request, oldPid: state.pid, oldStatus: status, requestedAt: state.requestedAt, exitedAt: state.exitedAt };
-      const step = spawnGeneration(model, info, state.pending);
+      const step = spawnGeneration(model, info);
       return { model: step.model, effects: [...cancel, ...step.effects] };
     }
     case "after-crash": {
@@ -396,6 +392,12 @@ function forward(pid: number, signal: string, policy: Policy): Effect[] {
     { type: "signal", pid, signal, scope: policy.signalScope },
     log("debug", "signal-forwarded", { signal, pid, scope: policy.signalScope }),
   ];
+}
+
+/** A restart asked for before the next generation is spawned: that spawn will load the newest
+ *  files anyway, so it satisfies the request; restarting again would only kill it mid-boot. */
+function coalesced(event: Extract<Event, { type: "restart-requested" }>): Effect {
+  return log("debug", "restart-coalesced", { source: event.source });
 }
 
 function requestOf(event: Extract<Event, { type: "restart-requested" }>): Request {

@@ -2,7 +2,9 @@
 // plus the few counters that outlive any one state (the context).
 import type { ExitStatus, Outcome, RestartSource } from "./events.js";
 
-/** A restart request waiting for its turn (coalesced while a restart is under way). */
+/** What a restart was asked for by. A request that arrives before the next generation is spawned
+ *  is satisfied by that spawn; one that arrives while a generation is starting waits as
+ *  `pending` and gives one more restart. */
 export interface Request {
   source: RestartSource;
   detail?: string;
@@ -38,7 +40,6 @@ export type State =
       request: Request;
       requestedAt: number;
       token: number;
-      pending: Request | null;
     }
   | {
       kind: "stopping";
@@ -53,7 +54,6 @@ export type State =
       /** True once SIGKILL went out: the deadline passed or a second stop signal came. */
       killed: boolean;
       token: number;
-      pending: Request | null;
     }
   | { kind: "backoff"; token: number; delayMs: number; last: ExitStatus; restart: RestartInfo }
   | { kind: "exited"; outcome: Outcome };
