@@ -1,7 +1,5 @@
 // Wiring of the supervisor: config -> logger -> runner -> sources. Loaded by main.ts only when
 // pidone supervises (not for `pidone restart`/`status` or the exec shim).
-import { accessSync, constants as fsc, existsSync, statSync } from "node:fs";
-import path from "node:path";
 import type { Logger } from "pino";
 import type { Config } from "./cli/config.js";
 import { BindError, ConfigError } from "./errors.js";
@@ -14,35 +12,24 @@ import { loadLibc, type Libc } from "./sys/libc.js";
 import { watchSignals } from "./sources/signals.js";
 import { removeTrigger, watchTriggerFile } from "./sources/trigger-file.js";
 import { watchPaths } from "./sources/watch.js";
+import { Sources } from "./sources/guard.js";
+import { preflight } from "./preflight.js";
 import { ControlSocketError, startControlServer } from "./sources/control.js";
 import type { Handoff } from "./child/handoff.js";
 
 /** Fixed parts of the crash policy (see README, "Restarts"). */
 const BACKOFF = { backoffInitialMs: 100, backoffMaxMs: 30_000, backoffResetMs: 10_000, killGraceMs: 2_000 };
 
-/** Check a path option whose directory pidone must write to. Explicit ones fail; defaults warn. */
-function usableDir(file: string, explicit: boolean, option: string, log: Logger): boolean {
-  const dir = path.dirname(file);
-  let problem: string | null = null;
-  if (!existsSync(dir)) problem = `directory ${dir} does not exist`;
-  else {
-    try {
-      accessSync(dir, fsc.W_OK);
-    } catch {
-      problem = `directory ${dir} is not writable`;
-    }
-  }
-  if (problem === null && existsSync(file) && statSync(file).isDirectory()) problem = `${file} is a directory`;
-  if (problem === null) return true;
-  if (explicit) throw new ConfigError(`${option} ${file}: ${problem}`);
-  log.warn({ event: `${option.slice(2)}-disabled`, path: file, reason: problem });
-  return false;
-}
-
 /** Run the app under supervision until it ends; `exit` ends the process with a code (main.ts).
  *  A bad configuration found before the first spawn is thrown as ConfigError, for main.ts. */
 export async function supervise(config: Config, exit: (code: number) => never): Promise<void> {
   const log = createLogger(config.logLevel, config.logFormat);
+  // Everything that can be checked is checked before the first side effect (preflight.ts);
+  // what is left (binding, listening) fails with a ConfigError before the first spawn.
+  const plan = preflight(config);
+  for (const w of plan.warnings) log.warn({ ...w });
+  const trigger = plan.triggerFile;
+  let control = plan.controlSocket;
   const closers: (() => unknown)[] = [];
   // koffi (waitpid, prctl) is loaded once, when first needed: before the spawn only when pidone
   // must make itself a subreaper; as PID 1 after the app started, or at the first SIGCHLD.
@@ -76,6 +63,8 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     exit(code);
   };
   if (handoff) closers.push(handoff.close);
+  const sources = new Sources(log);
+  closers.push(() => sources.closeAll());
   const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, handoff });
 
   // From here on PID 1 must not die by accident: an internal error stops the app, then exits 1.
@@ -93,13 +82,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   process.on("SIGCHLD", runner.onChildSignal);
   closers.push(watchSignals(runner.dispatch, config.restartSignal, now));
 
-  // Everything that can be wrong with the configuration is found before the first spawn.
-  let trigger = config.triggerFile;
-  let control = config.controlSocket;
-  for (const w of config.watch) if (!existsSync(w)) throw new ConfigError(`--watch ${w}: no such file or directory`);
-  if (trigger && !usableDir(trigger, config.triggerFileExplicit, "--trigger-file", log)) trigger = null;
   if (trigger && removeTrigger(trigger, log)) log.info({ event: "stale-trigger-removed", path: trigger });
-  if (control && !usableDir(control, config.controlSocketExplicit, "--control-socket", log)) control = null;
   if (control) {
     try {
       closers.push(await startControlServer(control, {
@@ -126,25 +109,33 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   }
 
   runner.dispatch({ type: "start", at: now() });
-  // After the spawn: loading node:inspector and koffi costs milliseconds the app's start need not wait for.
-  closeInspectorOpenedBySignal(log);
-  libc();
-
-  // Sources that need a scan start after the app, so they do not delay its start.
-  const sources: string[] = [`signal:${config.restartSignal}`];
-  if (control) sources.push("control");
-  if (trigger) {
-    closers.push(watchTriggerFile(trigger, config.pollMs, runner.dispatch, now, log));
-    sources.push("trigger-file");
+  // From the spawn on, PID 1 may not bail out: a source that fails is turned off with a warning
+  // (sources/guard.ts), and anything else that throws here stops the app first, then exits 1.
+  try {
+    // After the spawn: loading node:inspector and koffi costs milliseconds the app's start need not wait for.
+    closeInspectorOpenedBySignal(log);
+    libc();
+    await startSources(config, { trigger, control }, sources, runner, log);
+  } catch (err) {
+    internal(err);
   }
+}
+
+/** The restart sources that need a scan or a watch: they start after the app, so they do not
+ *  delay its start, each through the guard. Logs `ready` with those that run. */
+async function startSources(
+  config: Config, paths: { trigger: string | null; control: string | null }, sources: Sources, runner: Runner, log: Logger,
+): Promise<void> {
+  const { trigger, control } = paths;
+  if (trigger) await sources.start("trigger-file", () => watchTriggerFile(trigger, config.pollMs, runner.dispatch, now, log));
   if (config.watch.length > 0) {
-    closers.push(await watchPaths({
+    await sources.start("watch", () => watchPaths({
       paths: config.watch, ignore: config.ignore, exclude: [trigger, control].filter((p): p is string => p !== null),
       debounceMs: config.debounceMs, pollMs: config.pollMs, cwd: process.cwd(),
     }, runner.dispatch, now, log));
-    sources.push("watch");
   }
-  log.info({ event: "ready", pid: process.pid, sources, triggerFile: trigger, controlSocket: control, watch: config.watch });
+  const names = [`signal:${config.restartSignal}`, ...(control ? ["control"] : []), ...sources.names()];
+  log.info({ event: "ready", pid: process.pid, sources: names, triggerFile: sources.names().includes("trigger-file") ? trigger : null, controlSocket: control, watch: config.watch });
 }
 
 /** A SIGUSR1 that reached Node before the early handler was installed opens the inspector

@@ -12,7 +12,12 @@ import path from "node:path";
 import type { Logger } from "pino";
 import type { Dispatch } from "../supervisor/events.js";
 
-/** Watch `file`; the watch is in place when this returns. Returns a closer. */
+/** Polling interval when inotify cannot be had (limits reached on a busy node) and --poll is off. */
+const POLL_FALLBACK_MS = 1000;
+
+/** Watch `file`; the watch is in place when this returns. Returns a closer. If inotify fails
+ *  (ENOSPC or EMFILE when the node's inotify limits are reached), falls back to polling with a
+ *  warning, now or later. */
 export function watchTriggerFile(file: string, pollMs: number | null, dispatch: Dispatch, now: () => number, log: Logger): () => void {
   const take = () => {
     // Every inotify event for the name lands here (create, attrib, our own delete): act only
@@ -21,16 +26,31 @@ export function watchTriggerFile(file: string, pollMs: number | null, dispatch: 
     dispatch({ type: "restart-requested", source: "trigger-file", detail: file, at: now() });
     removeTrigger(file, log);
   };
-  if (pollMs !== null) {
-    watchFile(file, { interval: pollMs, persistent: true }, take);
+  const poll = (interval: number) => {
+    watchFile(file, { interval, persistent: true }, take);
     return () => unwatchFile(file, take);
-  }
+  };
+  if (pollMs !== null) return poll(pollMs);
+  let close: () => void;
+  const fallBack = (err: NodeJS.ErrnoException) => {
+    log.warn({ event: "source-degraded", source: "trigger-file", error: err.code ?? err.message, fallback: "polling", pollMs: POLL_FALLBACK_MS, hint: "raise fs.inotify.max_user_instances / max_user_watches, or set --poll" });
+    close = poll(POLL_FALLBACK_MS);
+    take(); // a touch made while inotify was failing
+  };
   const name = path.basename(file);
-  const watcher = watch(path.dirname(file), { persistent: true }, (_kind, changed) => {
-    if (changed === null || changed === name) take();
-  });
-  watcher.on("error", (err) => log.warn({ event: "trigger-file-error", file, error: err.message }));
-  return () => watcher.close();
+  try {
+    const watcher = watch(path.dirname(file), { persistent: true }, (_kind, changed) => {
+      if (changed === null || changed === name) take();
+    });
+    close = () => watcher.close();
+    watcher.on("error", (err) => {
+      watcher.close();
+      fallBack(err);
+    });
+  } catch (err) {
+    fallBack(err as NodeJS.ErrnoException);
+  }
+  return () => close();
 }
 
 function exists(file: string): boolean {

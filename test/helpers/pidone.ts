@@ -24,6 +24,8 @@ export interface StartOptions {
   namespace?: boolean;
   /** Extra node flags, e.g. --disable-sigusr1. */
   nodeArgs?: string[];
+  /** More namespaces for unshare, e.g. ["--user", "--map-root-user"]. */
+  unshare?: string[];
   /** Wrap the command, e.g. ["chroot", "/rootfs"]; goes between unshare and node. */
   wrap?: string[];
   node?: string;
@@ -56,7 +58,7 @@ export class Pidone {
     this.socket = path.join(this.dir, "pidone.sock");
     const node = opts.node ?? process.execPath;
     const inner = [...(opts.wrap ?? []), node, ...(opts.nodeArgs ?? []), opts.bundle ?? BUNDLE, ...opts.args];
-    const [cmd, ...argv] = opts.namespace === false ? inner : ["unshare", "--pid", "--fork", "--mount-proc", ...inner];
+    const [cmd, ...argv] = opts.namespace === false ? inner : ["unshare", ...(opts.unshare ?? []), "--pid", "--fork", "--mount-proc", ...inner];
     this.proc = spawn(cmd as string, argv, {
       cwd: this.dir,
       env: { ...process.env, PIDONE_LOG_FORMAT: "json", PIDONE_CONTROL_SOCKET: this.socket, ...opts.env },

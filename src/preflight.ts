@@ -1,0 +1,72 @@
+// Every check that can be made before any side effect: run once, before anything is bound,
+// created or spawned, so that a bad configuration is one line and exit 2 with nothing started.
+// Only reads the file system. What a default cannot use is turned off with a warning instead
+// (a read-only root file system must not stop pidone from being a plain init).
+import { accessSync, constants as fsc, lstatSync, statSync } from "node:fs";
+import path from "node:path";
+import type { Config } from "./cli/config.js";
+import { ConfigError } from "./errors.js";
+
+/** A default that cannot work here and was turned off; logged as a warning. */
+export interface PreflightWarning {
+  event: string;
+  path: string;
+  reason: string;
+}
+
+/** What pidone will run with, after the checks. */
+export interface Plan {
+  /** The trigger file, or null when off (by option, or a default that cannot work). */
+  triggerFile: string | null;
+  /** The control socket, or null when off. */
+  controlSocket: string | null;
+  warnings: PreflightWarning[];
+}
+
+/** Check `config` against the machine. Throws ConfigError for what the user asked for and
+ *  cannot have; turns off defaults that cannot work, with a warning. */
+export function preflight(config: Config): Plan {
+  const warnings: PreflightWarning[] = [];
+  for (const w of config.watch) {
+    if (!exists(w)) throw new ConfigError(`--watch ${w}: no such file or directory`);
+  }
+  const usable = (file: string | null, explicit: boolean, option: string): string | null => {
+    if (file === null) return null;
+    const problem = dirProblem(file);
+    if (problem === null) return file;
+    if (explicit) throw new ConfigError(`${option} ${file}: ${problem}`);
+    warnings.push({ event: `${option.slice(2)}-disabled`, path: file, reason: problem });
+    return null;
+  };
+  return {
+    triggerFile: usable(config.triggerFile, config.triggerFileExplicit, "--trigger-file"),
+    controlSocket: usable(config.controlSocket, config.controlSocketExplicit, "--control-socket"),
+    warnings,
+  };
+}
+
+/** Why pidone cannot create and remove `file`, or null if it can. */
+function dirProblem(file: string): string | null {
+  const dir = path.dirname(file);
+  if (!exists(dir)) return `directory ${dir} does not exist`;
+  try {
+    accessSync(dir, fsc.W_OK);
+  } catch {
+    return `directory ${dir} is not writable`;
+  }
+  try {
+    if (lstatSync(file).isDirectory()) return `${file} is a directory`;
+  } catch {
+    // not there yet: fine
+  }
+  return null;
+}
+
+function exists(p: string): boolean {
+  try {
+    statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,54 @@
+// preflight(): what the user asked for and cannot have is a ConfigError before any side effect;
+// a default that cannot work is turned off with a warning.
+import { afterEach, describe, expect, it } from "vitest";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { normalizeConfig, type RawOptions } from "../../src/cli/config.js";
+import { ConfigError } from "../../src/errors.js";
+import { preflight } from "../../src/preflight.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function tmp(): string {
+  const d = mkdtempSync(path.join(tmpdir(), "pidone-preflight-"));
+  dirs.push(d);
+  return d;
+}
+const config = (raw: RawOptions, cwd: string, env: NodeJS.ProcessEnv = {}) => normalizeConfig(raw, ["app"], env, cwd);
+
+describe("preflight", () => {
+  it("defaults in a usable directory pass, with no warning and no file created", () => {
+    const cwd = tmp();
+    const plan = preflight(config({ controlSocket: path.join(cwd, "s.sock") }, cwd));
+    expect(plan).toEqual({ triggerFile: path.join(cwd, ".restart_trigger"), controlSocket: path.join(cwd, "s.sock"), warnings: [] });
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it.each([
+    ["--watch missing", (cwd: string) => ({ watch: [path.join(cwd, "nope")] }), /^--watch .*nope: no such file or directory$/],
+    ["--trigger-file in a missing directory", (cwd: string) => ({ triggerFile: path.join(cwd, "no/t") }), /^--trigger-file .*: directory .*no does not exist$/],
+    ["--control-socket that is a directory", (cwd: string) => ({ controlSocket: cwd }), /^--control-socket .*: .* is a directory$/],
+  ])("%s -> one-line ConfigError", (_what, raw, message) => {
+    const cwd = tmp();
+    let err: unknown;
+    try {
+      preflight(config(raw(cwd), cwd));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(message);
+    expect((err as Error).message).not.toContain("\n");
+  });
+
+  it("a default trigger file whose directory is gone is turned off with a warning, not an error", () => {
+    const cwd = tmp();
+    const plan = preflight(config({ controlSocket: path.join(cwd, "s.sock") }, path.join(cwd, "missing")));
+    expect(plan.triggerFile).toBeNull();
+    expect(plan.controlSocket).toBe(path.join(cwd, "s.sock"));
+    expect(plan.warnings).toEqual([{ event: "trigger-file-disabled", path: path.join(cwd, "missing/.restart_trigger"), reason: `directory ${path.join(cwd, "missing")} does not exist` }]);
+  });
+});
