@@ -40,7 +40,9 @@ export function preflight(config: Config): Plan {
   };
   return {
     triggerFile: usable(config.triggerFile, config.triggerFileExplicit, "--trigger-file"),
-    controlSocket: usable(config.controlSocket, config.controlSocketExplicit, "--control-socket"),
+    // The default socket's directory may not exist yet: the control server creates it 0700 and
+    // refuses one that is not private (src/control/server.ts).
+    controlSocket: config.controlSocketExplicit ? usable(config.controlSocket, true, "--control-socket") : config.controlSocket,
     warnings,
   };
 }

@@ -14,7 +14,7 @@ import { removeTrigger, watchTriggerFile } from "./sources/trigger-file.js";
 import { watchPaths } from "./sources/watch.js";
 import { Sources } from "./sources/guard.js";
 import { preflight } from "./preflight.js";
-import { ControlSocketError, startControlServer } from "./sources/control.js";
+import { ControlSocketError, startControlServer } from "./control/server.js";
 import type { Handoff } from "./child/handoff.js";
 
 /** Fixed parts of the crash policy (see README, "Restarts"). */
@@ -87,6 +87,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     try {
       closers.push(await startControlServer(control, {
         dispatch: runner.dispatch, now, status: () => runner.snapshot(), subscribe: (l) => runner.subscribe(l), log,
+        privateDir: !config.controlSocketExplicit,
       }));
     } catch (err) {
       if (!(err instanceof ControlSocketError)) throw err;

@@ -4,6 +4,7 @@ import path from "node:path";
 import { constants } from "node:os";
 import { ConfigError } from "../errors.js";
 import { parseListenAddress, type ListenAddress } from "./listen-address.js";
+import { currentUid, defaultControlSocket, fsProbe } from "./control-socket-path.js";
 
 /** Everything pidone runs with. */
 export interface Config {
@@ -24,7 +25,10 @@ export interface Config {
   debounceMs: number;
   /** Polling interval for file watching, or null for inotify events. */
   pollMs: number | null;
+  /** Absolute path, or null when turned off. */
   controlSocket: string | null;
+  /** True when the user named the socket; the default one lives in a private directory pidone
+   *  creates, and only warns when it cannot work. */
   controlSocketExplicit: boolean;
   logLevel: LogLevelName;
   logFormat: "json" | "pretty" | "auto";
@@ -73,7 +77,8 @@ export const DEFAULTS = {
   restartSignal: "SIGUSR1",
   triggerFile: ".restart_trigger",
   debounce: "200ms",
-  controlSocket: "/tmp/pidone.sock",
+  /** For help texts; the path itself comes from defaultControlSocket(). */
+  controlSocket: "pidone.sock in $XDG_RUNTIME_DIR, else /run/pidone/, else /tmp/pidone-<uid>/",
   logLevel: "info",
   logFormat: "auto",
   ignore: ["**/.git/**", "**/node_modules/**", "**/__pycache__/**", "**/*.pyc", "**/*.swp", "**/*~", "**/.restart_trigger"],
@@ -142,11 +147,11 @@ function parseBool(text: string, name: string): boolean {
 
 /** A path option that `--no-x` or an "off"-like variable can turn off. */
 function parseOptionalPath(
-  flag: string | false | undefined, env: NodeJS.ProcessEnv, src: Source, fallback: string, cwd: string,
+  flag: string | false | undefined, env: NodeJS.ProcessEnv, src: Source, fallback: string | (() => string), cwd: string,
 ): { path: string | null; explicit: boolean } {
   if (flag === false) return { path: null, explicit: true };
   const { value, from } = pick(flag, env, src);
-  if (value === undefined) return { path: path.resolve(cwd, fallback), explicit: false };
+  if (value === undefined) return { path: path.resolve(cwd, typeof fallback === "string" ? fallback : fallback()), explicit: false };
   const v = String(value).trim();
   // A flag is taken literally (turn it off with --no-...); a variable can say off, none or "".
   if (from === src.flag) {
@@ -167,8 +172,12 @@ function list(flag: string[] | undefined, env: NodeJS.ProcessEnv, name: string):
   return e ? e.split(",").map((s) => s.trim()).filter(Boolean) : [];
 }
 
-/** Validate everything up front. Throws ConfigError; never spawns anything. */
-export function normalizeConfig(raw: RawOptions, command: readonly string[], env: NodeJS.ProcessEnv, cwd: string): Config {
+/** Validate everything up front. Throws ConfigError; never spawns anything. `defaultSocket`
+ *  gives the control socket's path when no flag or variable names one (it reads the file system). */
+export function normalizeConfig(
+  raw: RawOptions, command: readonly string[], env: NodeJS.ProcessEnv, cwd: string,
+  defaultSocket: () => string = () => defaultControlSocket(env, currentUid(), fsProbe),
+): Config {
   const [cmd, ...args] = command;
   if (cmd === undefined || cmd === "") throw new ConfigError("no command given (usage: pidone [options] -- <command> [args...])");
 
@@ -194,7 +203,7 @@ export function normalizeConfig(raw: RawOptions, command: readonly string[], env
   }
   const pollText = poll.value === undefined ? "off" : String(poll.value).trim();
   const trigger = parseOptionalPath(raw.triggerFile, env, { flag: "--trigger-file", env: "PIDONE_TRIGGER_FILE" }, DEFAULTS.triggerFile, cwd);
-  const control = parseOptionalPath(raw.controlSocket, env, { flag: "--control-socket", env: "PIDONE_CONTROL_SOCKET" }, DEFAULTS.controlSocket, cwd);
+  const control = parseOptionalPath(raw.controlSocket, env, { flag: "--control-socket", env: "PIDONE_CONTROL_SOCKET" }, defaultSocket, cwd);
   const ignore = list(raw.ignore, env, "PIDONE_IGNORE");
 
   const config: Config = {

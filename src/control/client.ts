@@ -1,41 +1,48 @@
 // `pidone restart` and `pidone status`: a short-lived client of the running pidone's control socket.
 import net from "node:net";
-import { lineReader, type ControlRequest, type ControlResponse, type StatusReport } from "./protocol.js";
+import {
+  LineSplitter, MAX_LINE_BYTES, parseResponse, type ControlRequest, type ControlResponse, type LineEvent, type StatusReport,
+} from "./protocol.js";
 
 /** Client exit codes (documented in the README). */
 export const CLIENT_EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, timeout: 4 } as const;
 
-/** Send one request and return the response, or a client-side failure. */
+/** Send one request and return the response, or a client-side failure. Reads at most one line
+ *  of MAX_LINE_BYTES, validated by parseResponse; whatever follows it is ignored. */
 export function request(socketPath: string, req: ControlRequest, timeoutMs: number): Promise<{ code: number; response?: ControlResponse; error?: string }> {
   return new Promise((resolve) => {
+    let settled = false;
     const conn = net.connect(socketPath);
-    const timer = setTimeout(() => {
+    const done = (r: { code: number; response?: ControlResponse; error?: string }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
       conn.destroy();
-      resolve({ code: CLIENT_EXIT.timeout, error: `no answer from pidone on ${socketPath} within ${timeoutMs} ms` });
-    }, timeoutMs);
+      resolve(r);
+    };
+    const timer = setTimeout(() => done({ code: CLIENT_EXIT.timeout, error: `no answer from pidone on ${socketPath} within ${timeoutMs} ms` }), timeoutMs);
+    const lines = new LineSplitter();
+    const onEvents = (events: LineEvent[]) => {
+      const ev = events[0];
+      if (ev === undefined) return;
+      if (ev.kind === "too-long") return done({ code: CLIENT_EXIT.failed, error: `malformed answer from pidone: longer than ${MAX_LINE_BYTES} bytes` });
+      const parsed = parseResponse(ev.line);
+      if (!parsed.ok) return done({ code: CLIENT_EXIT.failed, error: `${parsed.error} from pidone` });
+      done({ code: parsed.value.ok ? CLIENT_EXIT.ok : CLIENT_EXIT.failed, response: parsed.value });
+    };
     conn.on("connect", () => conn.write(`${JSON.stringify(req)}\n`));
-    conn.on("data", lineReader((line) => {
-      clearTimeout(timer);
-      conn.destroy();
-      try {
-        const response = JSON.parse(line) as ControlResponse;
-        resolve({ code: response.ok ? CLIENT_EXIT.ok : CLIENT_EXIT.failed, response });
-      } catch {
-        resolve({ code: CLIENT_EXIT.failed, error: "malformed answer from pidone" });
-      }
-    }));
+    conn.on("data", (chunk: Buffer) => onEvents(lines.push(chunk)));
     conn.on("error", (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
       const why = err.code === "ENOENT" || err.code === "ECONNREFUSED"
         ? `no pidone is listening on ${socketPath} (is pidone running here, with the same --control-socket?)`
         : err.code === "EACCES"
           ? `permission denied on ${socketPath} (run as the user pidone runs as)`
           : `cannot reach pidone on ${socketPath}: ${err.code ?? err.message}`;
-      resolve({ code: CLIENT_EXIT.unreachable, error: why });
+      done({ code: CLIENT_EXIT.unreachable, error: why });
     });
     conn.on("end", () => {
-      clearTimeout(timer);
-      resolve({ code: CLIENT_EXIT.failed, error: "pidone closed the connection without answering" });
+      onEvents(lines.end());
+      done({ code: CLIENT_EXIT.failed, error: "pidone closed the connection without answering" });
     });
   });
 }

@@ -1,4 +1,6 @@
-// The control socket's protocol: one JSON line each way per connection.
+// The control socket's protocol: one JSON line each way per connection. Everything the server
+// reads goes through parseRequest (and everything the client reads through parseResponse), fed
+// by a LineSplitter that never holds more than one line's bound.
 
 /** What a client asks. */
 export type ControlRequest = { cmd: "restart"; timeoutMs: number } | { cmd: "status" };
@@ -21,16 +23,168 @@ export type ControlResponse =
   | { ok: true; status: StatusReport }
   | { ok: false; error: string };
 
-/** Split a stream of bytes into lines; calls `onLine` for each complete one. */
-export function lineReader(onLine: (line: string) => void): (chunk: Buffer) => void {
-  let buffered = "";
-  return (chunk) => {
-    buffered += chunk.toString("utf8");
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      onLine(line);
+/** The longest line either side accepts, newline excluded. A request is ~40 bytes. */
+export const MAX_LINE_BYTES = 64 * 1024;
+/** How long `restart` waits for the new app process when the request does not say. */
+export const DEFAULT_RESTART_TIMEOUT_MS = 30_000;
+/** The longest wait a request may ask for (an hour: beyond it, a client has surely gone). */
+export const MAX_RESTART_TIMEOUT_MS = 3_600_000;
+/** Requests and answers are flat objects; deeper JSON is refused before JSON.parse sees it. */
+const MAX_DEPTH = 3;
+
+/** The outcome of parsing one line: a value, or the one-line reason it was refused. */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+const fail = <T>(error: string): Parsed<T> => ({ ok: false, error });
+
+/** Validate one request line (without its newline). Never throws. */
+export function parseRequest(line: string): Parsed<ControlRequest> {
+  const obj = parseObject(line, "request");
+  if (!obj.ok) return obj;
+  const o = obj.value;
+  const cmd = o.cmd;
+  if (cmd === undefined) return fail("missing field 'cmd' (use restart or status)");
+  if (typeof cmd !== "string") return fail("field 'cmd' must be a string (use restart or status)");
+  if (cmd === "status") {
+    const extra = unknownField(o, ["cmd"]);
+    return extra ? fail(extra) : { ok: true, value: { cmd } };
+  }
+  if (cmd === "restart") {
+    const extra = unknownField(o, ["cmd", "timeoutMs"]);
+    if (extra) return fail(extra);
+    const t = o.timeoutMs;
+    if (t === undefined || t === null) return { ok: true, value: { cmd, timeoutMs: DEFAULT_RESTART_TIMEOUT_MS } };
+    if (typeof t !== "number" || !Number.isInteger(t) || t < 1 || t > MAX_RESTART_TIMEOUT_MS) {
+      return fail(`field 'timeoutMs' must be a whole number of milliseconds from 1 to ${MAX_RESTART_TIMEOUT_MS}`);
     }
-  };
+    return { ok: true, value: { cmd, timeoutMs: t } };
+  }
+  return fail(`unknown command '${clip(cmd)}' (use restart or status)`);
+}
+
+/** Validate one answer line (the client's side of the same rules). Never throws. */
+export function parseResponse(line: string): Parsed<ControlResponse> {
+  const obj = parseObject(line, "answer");
+  if (!obj.ok) return obj;
+  const o = obj.value;
+  if (o.ok === false) return typeof o.error === "string" ? { ok: true, value: { ok: false, error: clip(o.error, 500) } } : fail("malformed answer: no error text");
+  if (o.ok !== true) return fail("malformed answer: no 'ok' field");
+  if (isPid(o.pid) && isCount(o.generation)) return { ok: true, value: { ok: true, pid: o.pid, generation: o.generation } };
+  const s = o.status;
+  if (typeof s === "object" && s !== null && !Array.isArray(s)) {
+    const r = s as Record<string, unknown>;
+    const nullOr = (v: unknown, is: (x: unknown) => boolean) => v === null || is(v);
+    const str = (x: unknown) => typeof x === "string";
+    if (str(r.state) && nullOr(r.pid, isPid) && isCount(r.generation) && nullOr(r.uptimeMs, isCount) && isCount(r.restarts)
+      && nullOr(r.lastExit, str) && nullOr(r.lastRestartReason, str) && isPid(r.supervisorPid)) {
+      return { ok: true, value: { ok: true, status: r as unknown as StatusReport } };
+    }
+  }
+  return fail("malformed answer: neither a pid nor a status");
+}
+
+function parseObject(line: string, what: string): Parsed<Record<string, unknown>> {
+  if (Buffer.byteLength(line, "utf8") > MAX_LINE_BYTES) return fail(`${what} too long (the limit is ${MAX_LINE_BYTES} bytes)`);
+  if (line.trim() === "") return fail(`empty ${what} (send one JSON object, e.g. {"cmd":"status"})`);
+  if (depth(line) > MAX_DEPTH) return fail(`malformed ${what}: JSON nested too deeply`);
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return fail(`malformed ${what}: not JSON (send one JSON object per line, e.g. {"cmd":"status"})`);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    return fail(`malformed ${what}: expected a JSON object, got ${v === null ? "null" : Array.isArray(v) ? "an array" : typeof v}`);
+  }
+  return { ok: true, value: v as Record<string, unknown> };
+}
+
+/** The deepest nesting of [ and { outside strings: a linear scan, so JSON.parse never meets a
+ *  pathological document. Unbalanced input is left to JSON.parse to refuse. */
+function depth(text: string): number {
+  let d = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++d > max) max = d;
+    } else if (c === 0x5d || c === 0x7d) d--;
+  }
+  return max;
+}
+
+function unknownField(o: Record<string, unknown>, known: readonly string[]): string | null {
+  const extra = Object.keys(o).find((k) => !known.includes(k));
+  return extra === undefined ? null : `unknown field '${clip(extra)}' (this command takes: ${known.join(", ")})`;
+}
+
+const isCount = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+const isPid = (x: unknown): x is number => isCount(x) && x > 0;
+
+/** Echo at most `n` characters of client text in an answer or a log line. */
+function clip(s: string, n = 40): string {
+  return s.length > n ? `${s.slice(0, n)}...` : s;
+}
+
+/** One event of a LineSplitter: a complete line, or the news that a line outgrew the bound. */
+export type LineEvent = { kind: "line"; line: string } | { kind: "too-long" };
+
+/** Split a byte stream into lines of at most `maxBytes`. Each chunk is scanned once, for its own
+ *  newlines only, and at most `maxBytes` are kept between chunks: a line that outgrows the bound
+ *  is reported once as too-long, and the splitter then stays stopped (the caller closes). */
+export class LineSplitter {
+  private parts: Buffer[] = [];
+  private size = 0;
+  private stopped = false;
+
+  constructor(private readonly maxBytes = MAX_LINE_BYTES) {}
+
+  /** Feed a chunk; returns the events it completes, in order. */
+  push(chunk: Buffer): LineEvent[] {
+    const out: LineEvent[] = [];
+    let start = 0;
+    while (!this.stopped && start <= chunk.length) {
+      const nl = chunk.indexOf(0x0a, start);
+      const end = nl < 0 ? chunk.length : nl;
+      if (this.size + (end - start) > this.maxBytes) {
+        this.stop();
+        out.push({ kind: "too-long" });
+        break;
+      }
+      if (nl < 0) {
+        if (end > start) {
+          // Copy: a slice would pin the whole (up to 64 KiB) chunk the socket read into.
+          this.parts.push(Buffer.from(chunk.subarray(start, end)));
+          this.size += end - start;
+        }
+        break;
+      }
+      const line = this.parts.length === 0 ? chunk.toString("utf8", start, nl) : Buffer.concat([...this.parts, chunk.subarray(start, nl)]).toString("utf8");
+      this.parts = [];
+      this.size = 0;
+      out.push({ kind: "line", line: line.endsWith("\r") ? line.slice(0, -1) : line });
+      start = nl + 1;
+    }
+    return out;
+  }
+
+  /** End of stream: an unterminated last line counts as a line (a client may send it without a
+   *  newline and then shut down its write side). */
+  end(): LineEvent[] {
+    if (this.stopped || this.size === 0) return [];
+    const line = Buffer.concat(this.parts).toString("utf8");
+    this.stop();
+    return [{ kind: "line", line }];
+  }
+
+  private stop(): void {
+    this.stopped = true;
+    this.parts = [];
+    this.size = 0;
+  }
 }

@@ -1,15 +1,20 @@
 // `pidone restart` / `pidone status` as a command: parse, ask the running pidone, print.
 import type { Invocation } from "../cli/program.js";
+import { ConfigError } from "../errors.js";
 import { parseDuration } from "../cli/config.js";
+import { currentUid, defaultControlSocket, fsProbe } from "../cli/control-socket-path.js";
 import { releaseEarlySignals } from "../sources/signals.js";
 import { CLIENT_EXIT, formatStatus, request } from "./client.js";
+import { DEFAULT_RESTART_TIMEOUT_MS, MAX_RESTART_TIMEOUT_MS } from "./protocol.js";
 
 /** Run `pidone restart` or `pidone status`; returns the exit code (documented in the README). */
 export async function runClient(inv: Extract<Invocation, { kind: "client" }>): Promise<number> {
   // A client is an ordinary process: give Ctrl-C back its default meaning.
   releaseEarlySignals();
-  const socket = inv.socket ?? process.env.PIDONE_CONTROL_SOCKET ?? "/tmp/pidone.sock";
-  const timeoutMs = inv.timeout === undefined ? 30_000 : parseDuration(inv.timeout, "s", "--timeout");
+  // The same default pidone computes for itself (same user, same environment: same path).
+  const socket = inv.socket ?? process.env.PIDONE_CONTROL_SOCKET ?? defaultControlSocket(process.env, currentUid(), fsProbe);
+  const timeoutMs = inv.timeout === undefined ? DEFAULT_RESTART_TIMEOUT_MS : parseDuration(inv.timeout, "s", "--timeout");
+  if (timeoutMs < 1 || timeoutMs > MAX_RESTART_TIMEOUT_MS) throw new ConfigError(`--timeout: '${inv.timeout}' is out of range (use 1ms to 1h)`);
   const req = inv.action === "restart" ? { cmd: "restart" as const, timeoutMs } : { cmd: "status" as const };
   // The client's own deadline leaves the server time to report its timeout first.
   const res = await request(socket, req, inv.action === "restart" ? timeoutMs + 2000 : 5000);

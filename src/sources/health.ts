@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import type { StatusSnapshot } from "../supervisor/events.js";
 import type { ListenAddress } from "../cli/listen-address.js";
 import { BindError } from "../errors.js";
-import { report } from "./control.js";
+import { report } from "../control/server.js";
 
 /** What the health server reads: the supervisor's status, and the optional readiness checks. */
 export interface HealthDeps {
@@ -27,15 +27,44 @@ export interface HealthDeps {
 /** Below the kubelet's default probe timeout (1 s), so a slow app gives a 503, not a probe timeout. */
 const CHECK_TIMEOUT_MS = 800;
 
+/** Sockets served at once; Node closes the ones past it as soon as it accepts them. Probes use
+ *  one short connection each, so 64 is room for many kubelets and a curl. */
+const MAX_CONNECTIONS = 64;
+/** Each request must be complete, and answered, within this long of the connection's start or
+ *  of the previous answer: a total deadline, so a client that trickles its headers (or a body, or
+ *  nothing on a kept-alive socket) is cut too, not only one that falls silent. */
+const REQUEST_DEADLINE_MS = 5000;
+
 /** Listen on `address`; resolves with a closer, rejects with BindError. Logs `health-listening`. */
 export async function startHealthServer(address: ListenAddress, deps: HealthDeps): Promise<() => void> {
   const server = http.createServer({
-    // Node's http server otherwise runs a 30 s interval timer for requestTimeout/headersTimeout
-    // for as long as it listens; per-socket timeouts (below) only run while a client is connected.
+    // Node's http server enforces requestTimeout/headersTimeout with a 30 s interval timer that
+    // runs for as long as it listens, which would wake an idle pidone; so they are off, and the
+    // per-socket deadline below (a timer that exists only while a client is connected) replaces
+    // both, and the keep-alive timeout too.
     connectionsCheckingInterval: 2_147_483_647, requestTimeout: 0, headersTimeout: 0,
+    maxHeaderSize: 8192,
   }, (req, res) => void handle(req, res, deps));
-  server.setTimeout(5000, (socket) => socket.destroy());
-  server.keepAliveTimeout = 5000;
+  server.maxConnections = MAX_CONNECTIONS;
+  server.keepAliveTimeout = REQUEST_DEADLINE_MS;
+  const deadlines = new Map<net.Socket, NodeJS.Timeout>();
+  const arm = (socket: net.Socket) => {
+    clearTimeout(deadlines.get(socket));
+    deadlines.set(socket, setTimeout(() => socket.destroy(), REQUEST_DEADLINE_MS));
+  };
+  server.on("connection", (socket: net.Socket) => {
+    arm(socket);
+    socket.once("close", () => {
+      clearTimeout(deadlines.get(socket));
+      deadlines.delete(socket);
+    });
+  });
+  // The next request on a kept-alive socket gets a fresh deadline once this one is answered.
+  server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.once("finish", () => {
+      if (deadlines.has(req.socket)) arm(req.socket);
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) => reject(new BindError(err.code ?? "EINVAL", "listen", err.message)));
     if (address.kind === "unix") server.listen(address.path, resolve);
@@ -46,6 +75,7 @@ export async function startHealthServer(address: ListenAddress, deps: HealthDeps
   return () => {
     server.close();
     server.closeAllConnections();
+    for (const t of deadlines.values()) clearTimeout(t);
   };
 }
 

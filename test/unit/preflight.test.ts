@@ -44,6 +44,12 @@ describe("preflight", () => {
     expect((err as Error).message).not.toContain("\n");
   });
 
+  it("the default control socket passes before its private directory exists (the control server creates it 0700)", () => {
+    const cwd = tmp();
+    const c = normalizeConfig({}, ["app"], {}, cwd, () => path.join(cwd, "pidone-0/pidone.sock"));
+    expect(preflight(c)).toMatchObject({ controlSocket: path.join(cwd, "pidone-0/pidone.sock"), warnings: [] });
+  });
+
   it("a default trigger file whose directory is gone is turned off with a warning, not an error", () => {
     const cwd = tmp();
     const plan = preflight(config({ controlSocket: path.join(cwd, "s.sock") }, path.join(cwd, "missing")));

@@ -1,0 +1,298 @@
+// The control socket behind `pidone restart` and `pidone status`: a unix socket (mode 0600, in a
+// private directory by default, and the peer's uid checked with SO_PEERCRED) that turns a
+// restart command into the same restart-requested event every other source emits, then reports
+// when the new app runs. Works where `kill -USR1 1` cannot: with shareProcessNamespace, PID 1 is
+// the pause process. Whatever a client sends, the answer is one line and pidone carries on.
+import net from "node:net";
+import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from "node:fs";
+import path from "node:path";
+import type { Logger } from "pino";
+import type { Dispatch, StatusSnapshot } from "../supervisor/events.js";
+import { LineSplitter, MAX_LINE_BYTES, parseRequest, type ControlResponse, type LineEvent, type StatusReport } from "./protocol.js";
+import { describeStatus } from "../exit-code.js";
+import { currentUid } from "../cli/control-socket-path.js";
+import { loadPeerCred, type PeerCred, type ReadPeerCred } from "../sys/peercred.js";
+
+/** What the server needs from the supervisor: to send events, and to read and follow its status. */
+export interface ControlDeps {
+  dispatch: Dispatch;
+  now: () => number;
+  status(): StatusSnapshot;
+  subscribe(listener: (s: StatusSnapshot) => void): () => void;
+  log: Logger;
+  /** The path is the default one: create its directory 0700 and refuse it unless it is ours. */
+  privateDir?: boolean;
+}
+
+/** Why the socket could not be opened (mapped to a ConfigError or a warning by main). */
+export class ControlSocketError extends Error {}
+
+/** Connections served at once; more get a one-line "busy" answer. `pidone restart` holds one for
+ *  as long as its restart takes, so a few dozen covers any script. */
+const MAX_CONNECTIONS = 64;
+/** A whole request line must arrive within this long of the connect (a total, not an idle,
+ *  deadline: a client sending a byte a second is cut too). */
+const REQUEST_DEADLINE_MS = 5000;
+/** After the answer, how long a client that neither reads to the end nor closes may linger. */
+const LINGER_MS = 1000;
+
+/** Build the report `pidone status` prints. */
+export function report(s: StatusSnapshot, now: number): StatusReport {
+  return {
+    state: s.state,
+    pid: s.pid,
+    generation: s.generation,
+    uptimeMs: s.startedAt === null ? null : Math.round(now - s.startedAt),
+    restarts: s.restarts,
+    lastExit: describeStatus(s.lastExit),
+    lastRestartReason: s.lastRestartReason,
+    supervisorPid: process.pid,
+  };
+}
+
+/** Listen on `socketPath`. Rejects with ControlSocketError if another pidone owns it, something
+ *  that is not a dead socket is in the way, or it cannot be created. Returns a closer that also
+ *  removes the socket file (if it is still the one this server made). */
+export async function startControlServer(socketPath: string, deps: ControlDeps): Promise<() => void> {
+  const uid = currentUid();
+  if (deps.privateDir) ensurePrivateDir(path.dirname(socketPath), uid);
+  await removeStaleSocket(socketPath);
+  const active = new Set<net.Socket>();
+  const ctx: Ctx = { deps, uid, peer: peerCredReader(deps.log) };
+  // allowHalfOpen: a client may send its request and shut down its write side (socat, nc -N);
+  // it still gets its answer.
+  const server = net.createServer({ allowHalfOpen: true }, (conn) => {
+    conn.on("error", () => conn.destroy());
+    if (active.size >= MAX_CONNECTIONS) {
+      conn.end(`${JSON.stringify({ ok: false, error: `busy: ${MAX_CONNECTIONS} connections are open, try again` })}\n`, () => conn.destroy());
+      return;
+    }
+    active.add(conn);
+    conn.once("close", () => active.delete(conn));
+    serve(conn, ctx);
+  });
+  // A backstop below the busy answer: past this many sockets (busy ones still flushing
+  // included) Node closes new ones at once, without running any JS for them.
+  server.maxConnections = MAX_CONNECTIONS * 2;
+  // Create the socket file 0600 from the start (umask), not chmod it after a window.
+  const oldMask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (err: NodeJS.ErrnoException) => reject(new ControlSocketError(`cannot listen on ${socketPath}: ${err.code ?? err.message}`)));
+      server.listen(socketPath, () => resolve());
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  let ino: number;
+  try {
+    chmodSync(socketPath, 0o600);
+    ino = lstatSync(socketPath).ino;
+  } catch (err) {
+    server.close();
+    throw new ControlSocketError(`cannot set up ${socketPath}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  server.on("error", (err) => deps.log.warn({ event: "control-error", error: err.message }));
+  return () => {
+    server.close();
+    for (const c of active) c.destroy();
+    try {
+      const st = lstatSync(socketPath);
+      if (st.isSocket() && st.ino === ino) unlinkSync(socketPath);
+    } catch {
+      // already gone
+    }
+  };
+}
+
+/** mkdir `dir` 0700 if it is missing, then insist it is a real directory of ours that nobody
+ *  else may enter: in a shared /tmp, another user could have made /tmp/pidone-<uid> first. */
+function ensurePrivateDir(dir: string, uid: number): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EEXIST") throw new ControlSocketError(`cannot create the directory ${dir}: ${code ?? String(err)}`);
+  }
+  let st: Stats;
+  try {
+    st = lstatSync(dir);
+  } catch (err) {
+    throw new ControlSocketError(`cannot check the directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  if (!st.isDirectory()) throw new ControlSocketError(`${dir} is not a directory (${kind(st)}); refusing to use it`);
+  if (st.uid !== uid) throw new ControlSocketError(`${dir} belongs to uid ${st.uid}, not to pidone's uid ${uid}; refusing to use it`);
+  if ((st.mode & 0o077) !== 0) {
+    throw new ControlSocketError(`${dir} has mode 0${(st.mode & 0o777).toString(8)}, but only its owner may use it (chmod 700 ${dir}); refusing to use it`);
+  }
+}
+
+/** Remove what is at `socketPath` only if it is provably a dead socket: lstat says socket (not a
+ *  symlink, whose target could be anything), and a connect to it is refused. Anything else in
+ *  the way is an error, and is left untouched. */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  let st: Stats;
+  try {
+    st = lstatSync(socketPath);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return;
+    throw new ControlSocketError(`cannot check ${socketPath}: ${code ?? String(err)}`);
+  }
+  if (!st.isSocket()) {
+    throw new ControlSocketError(`${socketPath} exists and is ${kind(st)}, not a socket; pidone removes only a dead socket of its own (remove it, or choose another path)`);
+  }
+  const answer = await probe(socketPath);
+  if (answer === "listening") throw new ControlSocketError(`another process is already listening on ${socketPath}`);
+  if (answer !== "ECONNREFUSED") throw new ControlSocketError(`cannot check the socket ${socketPath}: ${answer}`);
+  try {
+    // Still the socket that refused (not replaced meanwhile)? Then it is a pidone's that was killed.
+    const again = lstatSync(socketPath);
+    if (again.isSocket() && again.ino === st.ino && again.dev === st.dev) unlinkSync(socketPath);
+  } catch {
+    // gone meanwhile
+  }
+}
+
+function kind(st: Stats): string {
+  if (st.isSymbolicLink()) return "a symbolic link";
+  if (st.isDirectory()) return "a directory";
+  if (st.isFile()) return "a regular file";
+  return "a special file";
+}
+
+/** Connect to `socketPath`: "listening", or the error code of the failed connect. */
+function probe(socketPath: string): Promise<string> {
+  return new Promise((resolve) => {
+    const c = net.connect(socketPath);
+    c.once("connect", () => {
+      c.destroy();
+      resolve("listening");
+    });
+    c.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+interface Ctx {
+  deps: ControlDeps;
+  uid: number;
+  peer: (conn: net.Socket) => PeerCred | null;
+}
+
+/** SO_PEERCRED through koffi, loaded at the first connection (not at startup: koffi costs
+ *  milliseconds). Without it the socket's 0600 mode and its 0700 directory still stand guard. */
+function peerCredReader(log: Logger): (conn: net.Socket) => PeerCred | null {
+  let read: ReadPeerCred | null | undefined;
+  let logged = false;
+  const unavailable = (why: string) => {
+    if (logged) return;
+    logged = true;
+    log.debug({ event: "control-peercred-unavailable", reason: why, note: "relying on the socket's file permissions" });
+  };
+  return (conn) => {
+    if (read === undefined) {
+      try {
+        read = loadPeerCred();
+      } catch (err) {
+        read = null;
+        unavailable((err as Error).message);
+      }
+    }
+    if (!read) return null;
+    // A unix net.Socket's handle is a Pipe whose fd is the accepted socket.
+    const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    const cred = typeof fd === "number" && fd >= 0 ? read(fd) : null;
+    if (!cred) unavailable(`no credentials for fd ${String(fd)}`);
+    return cred;
+  };
+}
+
+/** One connection: at most one request line, one answer line, then close. */
+function serve(conn: net.Socket, ctx: Ctx): void {
+  const { deps } = ctx;
+  let phase: "reading" | "answering" | "answered" = "reading";
+  let cleanup = (): void => {};
+  let deadline = setTimeout(() => conn.destroy(), REQUEST_DEADLINE_MS);
+  const rearm = (ms: number) => {
+    clearTimeout(deadline);
+    deadline = setTimeout(() => conn.destroy(), ms);
+  };
+  conn.once("close", () => {
+    clearTimeout(deadline);
+    cleanup();
+  });
+  const reply = (r: ControlResponse) => {
+    if (phase === "answered" || conn.destroyed) return;
+    phase = "answered";
+    // end(), not destroy(): closing with the client's bytes unread could reset the connection
+    // before it reads the answer. Reads go on (discarded) until it closes or the linger ends.
+    rearm(LINGER_MS);
+    conn.end(`${JSON.stringify(r)}\n`);
+  };
+
+  const cred = ctx.peer(conn);
+  if (cred && cred.uid !== ctx.uid && cred.uid !== 0) {
+    deps.log.debug({ event: "control-refused", peerUid: cred.uid, peerPid: cred.pid });
+    return reply({ ok: false, error: `permission denied: uid ${cred.uid} is neither pidone's user (uid ${ctx.uid}) nor root` });
+  }
+
+  const lines = new LineSplitter();
+  const take = (events: LineEvent[]) => {
+    for (const ev of events) {
+      if (phase !== "reading") return;
+      if (ev.kind === "too-long") return reply({ ok: false, error: `request too long (the limit is ${MAX_LINE_BYTES} bytes per line)` });
+      const parsed = parseRequest(ev.line);
+      if (!parsed.ok) {
+        deps.log.debug({ event: "control-bad-request", error: parsed.error });
+        return reply({ ok: false, error: parsed.error });
+      }
+      phase = "answering";
+      const req = parsed.value;
+      if (req.cmd === "status") return reply({ ok: true, status: report(deps.status(), deps.now()) });
+      rearm(req.timeoutMs + LINGER_MS);
+      cleanup = restart(req.timeoutMs, deps, reply);
+    }
+  };
+  // Whatever a client sends must not become an uncaught exception: that would stop the app.
+  const guarded = (events: () => LineEvent[]) => {
+    try {
+      take(events());
+    } catch (err) {
+      deps.log.warn({ event: "control-error", error: err instanceof Error ? err.message : String(err) });
+      reply({ ok: false, error: "internal error in pidone's control server" });
+    }
+  };
+  conn.on("data", (chunk: Buffer) => {
+    if (phase === "reading") guarded(() => lines.push(chunk));
+  });
+  conn.on("end", () => {
+    if (phase !== "reading") return;
+    guarded(() => lines.end());
+    if (phase === "reading") reply({ ok: false, error: "no request before the end of input (send one JSON line, e.g. {\"cmd\":\"status\"})" });
+  });
+}
+
+/** Dispatch a restart and answer once the new generation runs (or fails, or time runs out).
+ *  Returns what to undo if the client goes away first (the restart itself goes on). */
+function restart(timeoutMs: number, deps: ControlDeps, reply: (r: ControlResponse) => void): () => void {
+  const before = deps.status().generation;
+  let unsubscribe = (): void => {};
+  const finish = (r: ControlResponse) => {
+    clearTimeout(timer);
+    unsubscribe();
+    reply(r);
+  };
+  const timer = setTimeout(() => finish({ ok: false, error: `no new app process within ${timeoutMs} ms` }), timeoutMs);
+  unsubscribe = deps.subscribe((s) => {
+    if (s.state === "running" && s.generation > before && s.pid !== null) finish({ ok: true, pid: s.pid, generation: s.generation });
+    else if (s.state === "exited") finish({ ok: false, error: "pidone is exiting" });
+    else if (s.state === "backoff" && s.generation > before) {
+      finish({ ok: false, error: `the new app process failed (${describeStatus(s.lastExit)}); pidone is backing off` });
+    }
+  });
+  deps.dispatch({ type: "restart-requested", source: "control", at: deps.now() });
+  return () => {
+    clearTimeout(timer);
+    unsubscribe();
+  };
+}
