@@ -179,7 +179,7 @@ export class LineSplitter {
     if (this.stopped || this.size === 0) return [];
     const line = Buffer.concat(this.parts).toString("utf8");
     this.stop();
-    return [{ kind: "line", line }];
+    return [{ kind: "line", line: line.endsWith("\r") ? line.slice(0, -1) : line }];
   }
 
   private stop(): void {

@@ -9,7 +9,7 @@ import { parseArgs } from "../../src/cli/program.js";
 
 const CWD = "/srv/app";
 const normalize = (raw: RawOptions = {}, env: NodeJS.ProcessEnv = {}, command: string[] = ["app", "--port", "80"]): Config =>
-  normalizeConfig(raw, command, env, CWD);
+  normalizeConfig(raw, command, env, CWD, () => "/tmp/pidone-1000/pidone.sock");
 
 /** The ConfigError thrown by `fn`; fails the test if it throws nothing or something else. */
 function configError(fn: () => unknown): ConfigError {
@@ -41,7 +41,7 @@ describe("normalizeConfig: defaults", () => {
       ignore: [...DEFAULTS.ignore],
       debounceMs: 200,
       pollMs: null,
-      controlSocket: "/tmp/pidone.sock",
+      controlSocket: "/tmp/pidone-1000/pidone.sock",
       controlSocketExplicit: false,
       logLevel: "info",
       logFormat: "auto",
@@ -285,9 +285,9 @@ describe("parseArgs", () => {
     const inv = parseArgs(["--", "app"], "1.2.3");
     if (inv.kind !== "run") throw new Error(`expected run, got ${inv.kind}`);
     expect(inv.raw).toEqual({});
-    const c = normalizeConfig(inv.raw, inv.command, { PIDONE_RESTART: "never" }, CWD);
+    const c = normalizeConfig(inv.raw, inv.command, { PIDONE_RESTART: "never" }, CWD, () => "/run/pidone/pidone.sock");
     expect(c.triggerFile).toBe("/srv/app/.restart_trigger");
-    expect(c.controlSocket).toBe("/tmp/pidone.sock");
+    expect(c.controlSocket).toBe("/run/pidone/pidone.sock");
     expect(c.restart).toBe("never");
   });
 
