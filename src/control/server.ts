@@ -56,7 +56,7 @@ export function report(s: StatusSnapshot, now: number): StatusReport {
 export async function startControlServer(socketPath: string, deps: ControlDeps): Promise<() => void> {
   const uid = currentUid();
   if (deps.privateDir) ensurePrivateDir(path.dirname(socketPath), uid);
-  await removeStaleSocket(socketPath);
+  await removeStaleSocket(socketPath, deps.log);
   const active = new Set<net.Socket>();
   const ctx: Ctx = { deps, uid, peer: peerCredReader(deps.log) };
   // allowHalfOpen: a client may send its request and shut down its write side (socat, nc -N);
@@ -130,7 +130,7 @@ function ensurePrivateDir(dir: string, uid: number): void {
 /** Remove what is at `socketPath` only if it is provably a dead socket: lstat says socket (not a
  *  symlink, whose target could be anything), and a connect to it is refused. Anything else in
  *  the way is an error, and is left untouched. */
-async function removeStaleSocket(socketPath: string): Promise<void> {
+async function removeStaleSocket(socketPath: string, log: Logger): Promise<void> {
   let st: Stats;
   try {
     st = lstatSync(socketPath);
@@ -148,7 +148,10 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
   try {
     // Still the socket that refused (not replaced meanwhile)? Then it is a pidone's that was killed.
     const again = lstatSync(socketPath);
-    if (again.isSocket() && again.ino === st.ino && again.dev === st.dev) unlinkSync(socketPath);
+    if (again.isSocket() && again.ino === st.ino && again.dev === st.dev) {
+      unlinkSync(socketPath);
+      log.info({ event: "control-stale-socket-removed", path: socketPath });
+    }
   } catch {
     // gone meanwhile
   }

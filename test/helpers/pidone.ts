@@ -17,7 +17,8 @@ export type LogEvent = { event: string; level: number; [k: string]: unknown };
 export interface StartOptions {
   /** pidone options, then `--`, then the app; e.g. ["--restart", "never", "--", "sh", "-c", "exit 3"]. */
   args: string[];
-  env?: Record<string, string>;
+  /** Added to the environment; `undefined` removes a variable (e.g. the PIDONE_CONTROL_SOCKET set below). */
+  env?: Record<string, string | undefined>;
   /** Working directory (default: a fresh temp dir, removed on cleanup). */
   cwd?: string;
   /** Run as PID 1 of a new PID namespace (default), or as an ordinary child (subreaper mode). */
