@@ -33,8 +33,10 @@ const MAX_CONNECTIONS = 64;
 /** A whole request line must arrive within this long of the connect (a total, not an idle,
  *  deadline: a client sending a byte a second is cut too). */
 const REQUEST_DEADLINE_MS = 5000;
-/** After the answer, how long a client that neither reads to the end nor closes may linger. */
+/** After the answer, how long a client that neither ends nor closes may keep the connection. */
 const LINGER_MS = 1000;
+/** Bytes read (and dropped) after a request line or an over-long line, before reading stops. */
+const DISCARD_BYTES = 4 * MAX_LINE_BYTES;
 
 /** Build the report `pidone status` prints. */
 export function report(s: StatusSnapshot, now: number): StatusReport {
@@ -227,8 +229,9 @@ function serve(conn: net.Socket, ctx: Ctx): void {
   const reply = (r: ControlResponse) => {
     if (phase === "answered" || conn.destroyed) return;
     phase = "answered";
-    // end(), not destroy(): closing with the client's bytes unread could reset the connection
-    // before it reads the answer. Reads go on (discarded) until it closes or the linger ends.
+    // end(), not destroy(): a client still writing when the socket closes gets EPIPE and may
+    // never read the answer. So the connection closes when the client ends or closes too, or
+    // at the linger deadline; meanwhile its bytes are read and dropped, up to DISCARD_BYTES.
     rearm(LINGER_MS);
     conn.end(`${JSON.stringify(r)}\n`);
   };
@@ -265,8 +268,14 @@ function serve(conn: net.Socket, ctx: Ctx): void {
       reply({ ok: false, error: "internal error in pidone's control server" });
     }
   };
+  let discarded = 0;
   conn.on("data", (chunk: Buffer) => {
-    if (phase === "reading") guarded(() => lines.push(chunk));
+    if (phase === "reading") return guarded(() => lines.push(chunk));
+    // Past the budget, stop reading: the client's writes then block (it can still read the
+    // answer) until the linger deadline closes the connection. Every read costs a 64 KiB buffer
+    // that only the next GC frees, so a client streaming megabytes must not be read to the end.
+    discarded += chunk.length;
+    if (discarded > DISCARD_BYTES) conn.pause();
   });
   conn.on("end", () => {
     if (phase !== "reading") return;
