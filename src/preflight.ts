@@ -6,6 +6,7 @@ import { accessSync, constants as fsc, lstatSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Config } from "./cli/config.js";
 import { ConfigError } from "./errors.js";
+import { inTheWay } from "./control/server.js";
 
 /** A default that cannot work here and was turned off; logged as a warning. */
 export interface PreflightWarning {
@@ -42,9 +43,22 @@ export function preflight(config: Config): Plan {
     triggerFile: usable(config.triggerFile, config.triggerFileExplicit, "--trigger-file"),
     // The default socket's directory may not exist yet: the control server creates it 0700 and
     // refuses one that is not private (src/control/server.ts).
-    controlSocket: config.controlSocketExplicit ? usable(config.controlSocket, true, "--control-socket") : config.controlSocket,
+    controlSocket: controlSocket(config, usable, warnings),
     warnings,
   };
+}
+
+/** The control socket, unless something that is not a socket is in its way (pidone never removes
+ *  that): an error if it was named, a warning for the default. */
+function controlSocket(
+  config: Config, usable: (file: string | null, explicit: boolean, option: string) => string | null, warnings: PreflightWarning[],
+): string | null {
+  const file = config.controlSocketExplicit ? usable(config.controlSocket, true, "--control-socket") : config.controlSocket;
+  const problem = file === null ? null : inTheWay(file);
+  if (file === null || problem === null) return file;
+  if (config.controlSocketExplicit) throw new ConfigError(`--control-socket: ${problem}`);
+  warnings.push({ event: "control-socket-disabled", path: file, reason: problem });
+  return null;
 }
 
 /** Why pidone cannot create and remove `file`, or null if it can. */

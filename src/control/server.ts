@@ -133,16 +133,13 @@ function ensurePrivateDir(dir: string, uid: number): void {
  *  symlink, whose target could be anything), and a connect to it is refused. Anything else in
  *  the way is an error, and is left untouched. */
 async function removeStaleSocket(socketPath: string, log: Logger): Promise<void> {
+  const problem = inTheWay(socketPath);
+  if (problem !== null) throw new ControlSocketError(problem);
   let st: Stats;
   try {
     st = lstatSync(socketPath);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return;
-    throw new ControlSocketError(`cannot check ${socketPath}: ${code ?? String(err)}`);
-  }
-  if (!st.isSocket()) {
-    throw new ControlSocketError(`${socketPath} exists and is ${kind(st)}, not a socket; pidone removes only a dead socket of its own (remove it, or choose another path)`);
+  } catch {
+    return; // nothing there
   }
   const answer = await probe(socketPath);
   if (answer === "listening") throw new ControlSocketError(`another process is already listening on ${socketPath}`);
@@ -157,6 +154,21 @@ async function removeStaleSocket(socketPath: string, log: Logger): Promise<void>
   } catch {
     // gone meanwhile
   }
+}
+
+/** What at `socketPath` pidone would never remove (anything but a socket: a symlink, whatever
+ *  it points to, a file, a directory), as a one-line reason; null if nothing or a socket is there.
+ *  Only reads: preflight asks before any side effect, and the server again before it listens. */
+export function inTheWay(socketPath: string): string | null {
+  let st: Stats;
+  try {
+    st = lstatSync(socketPath);
+  } catch {
+    // Nothing there, or a directory we cannot search: listen() then reports why it cannot.
+    return null;
+  }
+  if (st.isSocket()) return null;
+  return `${socketPath} exists and is ${kind(st)}, not a socket; pidone removes only a dead socket of its own (remove it, or choose another path)`;
 }
 
 function kind(st: Stats): string {

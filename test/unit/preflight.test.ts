@@ -1,7 +1,7 @@
 // preflight(): what the user asked for and cannot have is a ConfigError before any side effect;
 // a default that cannot work is turned off with a warning.
 import { afterEach, describe, expect, it } from "vitest";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { normalizeConfig, type RawOptions } from "../../src/cli/config.js";
@@ -31,6 +31,14 @@ describe("preflight", () => {
     ["--watch missing", (cwd: string) => ({ watch: [path.join(cwd, "nope")] }), /^--watch .*nope: no such file or directory$/],
     ["--trigger-file in a missing directory", (cwd: string) => ({ triggerFile: path.join(cwd, "no/t") }), /^--trigger-file .*: directory .*no does not exist$/],
     ["--control-socket that is a directory", (cwd: string) => ({ controlSocket: cwd }), /^--control-socket .*: .* is a directory$/],
+    ["--control-socket naming a regular file", (cwd: string) => {
+      writeFileSync(path.join(cwd, "app.py"), "");
+      return { controlSocket: path.join(cwd, "app.py") };
+    }, /^--control-socket: .*app\.py exists and is a regular file, not a socket; pidone removes only a dead socket/],
+    ["--control-socket naming a symlink", (cwd: string) => {
+      symlinkSync("/nonexistent", path.join(cwd, "s.sock"));
+      return { controlSocket: path.join(cwd, "s.sock") };
+    }, /^--control-socket: .*s\.sock exists and is a symbolic link, not a socket/],
   ])("%s -> one-line ConfigError", (_what, raw, message) => {
     const cwd = tmp();
     let err: unknown;
@@ -42,6 +50,14 @@ describe("preflight", () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toMatch(message);
     expect((err as Error).message).not.toContain("\n");
+  });
+
+  it("a default control socket with a file in the way is turned off with a warning, the file kept", () => {
+    const cwd = tmp();
+    writeFileSync(path.join(cwd, "pidone.sock"), "x");
+    const c = normalizeConfig({}, ["app"], {}, cwd, () => path.join(cwd, "pidone.sock"));
+    expect(preflight(c)).toMatchObject({ controlSocket: null, warnings: [{ event: "control-socket-disabled", path: path.join(cwd, "pidone.sock") }] });
+    expect(readdirSync(cwd)).toEqual(["pidone.sock"]);
   });
 
   it("the default control socket passes before its private directory exists (the control server creates it 0700)", () => {
