@@ -47,7 +47,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   // --listen and --health load their modules only when asked for (node:http alone costs ms).
   const handoff: Handoff | undefined = config.listen ? (await import("./child/handoff.js")).openHandoff(config.listen, log) : undefined;
   const policy: Policy = {
-    signalScope: config.signalScope, stopTimeoutMs: config.stopTimeoutMs, restart: config.restart,
+    signalScope: config.signalScope, stopSignal: config.stopSignal, stopTimeoutMs: config.stopTimeoutMs, restart: config.restart,
     maxRestarts: config.maxRestarts, restartWindowMs: config.restartWindowMs, ...BACKOFF, drain: handoff?.drains ?? false,
   };
   const onExit = (outcome: Outcome) => {

@@ -4,11 +4,14 @@
 // handlers here shrinks that window to Node's own boot; signals that arrive before the
 // supervisor is wired up are queued and replayed by src/sources/signals.ts, not lost.
 (() => {
-  const names = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU"];
+  // The same list as HANDLED_SIGNALS in src/sources/signals.ts (test/unit/signal-lists.test.ts).
+  const names = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU",
+    "SIGPWR", "SIGALRM", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGURG", "SIGIO", "SIGSTKFLT", "SIGABRT"];
   const queue = [];
   const handler = (signal) => { queue.push(signal); };
   for (const name of names) process.on(name, handler);
   globalThis.__pidoneEarlySignals = {
+    names,
     queue,
     /** Remove the early handlers and return what they caught. */
     release() {

@@ -16,6 +16,8 @@ export interface Config {
   maxRestarts: number;
   restartWindowMs: number;
   restartSignal: NodeJS.Signals;
+  /** What a stop, a restart or a stop asked for by SIGTERM sends the app (Docker's STOPSIGNAL). */
+  stopSignal: NodeJS.Signals;
   /** Absolute path, or null when turned off. */
   triggerFile: string | null;
   /** True when the user named the trigger file; a default one that cannot work only warns. */
@@ -54,6 +56,7 @@ export interface RawOptions {
   maxRestarts?: string;
   restartWindow?: string;
   restartSignal?: string;
+  stopSignal?: string;
   triggerFile?: string | false;
   watch?: string[];
   ignore?: string[];
@@ -75,6 +78,7 @@ export const DEFAULTS = {
   maxRestarts: "5",
   restartWindow: "60s",
   restartSignal: "SIGUSR1",
+  stopSignal: "SIGTERM",
   triggerFile: ".restart_trigger",
   debounce: "200ms",
   /** For help texts; the path itself comes from defaultControlSocket(). */
@@ -201,6 +205,13 @@ export function normalizeConfig(
   if (RESERVED_SIGNALS.has(restartSignal)) {
     throw new ConfigError(`${rsig.from}: ${restartSignal} cannot be the restart signal (it stops pidone or cannot be caught; try SIGUSR1 or SIGHUP)`);
   }
+  const ssig = get("stopSignal", "--stop-signal", "PIDONE_STOP_SIGNAL", DEFAULTS.stopSignal);
+  const stopSignal = parseSignal(ssig.text, ssig.from);
+  // SIGKILL is allowed, as Docker allows it: the app then gets no grace at all.
+  if (stopSignal === "SIGSTOP" || stopSignal === "SIGCHLD" || stopSignal === restartSignal) {
+    const why = stopSignal === restartSignal ? "it is the restart signal" : stopSignal === "SIGSTOP" ? "it freezes the app instead of stopping it" : "it does not stop anything";
+    throw new ConfigError(`${ssig.from}: ${stopSignal} cannot be the stop signal (${why}; use e.g. SIGTERM, SIGINT or SIGQUIT)`);
+  }
   const pollText = poll.value === undefined ? "off" : String(poll.value).trim();
   const trigger = parseOptionalPath(raw.triggerFile, env, { flag: "--trigger-file", env: "PIDONE_TRIGGER_FILE" }, DEFAULTS.triggerFile, cwd);
   const control = parseOptionalPath(raw.controlSocket, env, { flag: "--control-socket", env: "PIDONE_CONTROL_SOCKET" }, defaultSocket, cwd);
@@ -215,6 +226,7 @@ export function normalizeConfig(
     maxRestarts: parseCount(maxR.text, maxR.from),
     restartWindowMs: parseDuration(window.text, "s", window.from),
     restartSignal,
+    stopSignal,
     triggerFile: trigger.path,
     triggerFileExplicit: trigger.explicit,
     watch: list(raw.watch, env, "PIDONE_WATCH").map((p) => path.resolve(cwd, p)),

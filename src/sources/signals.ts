@@ -2,9 +2,19 @@
 // are forwarded to the app. The source never touches the process itself.
 import type { Dispatch } from "../supervisor/events.js";
 
-/** Signals pidone handles (SIGCHLD belongs to the reaper). */
+/** Signals pidone handles: every one a process can catch and Node can name, except SIGCHLD (the
+ *  reaper's), SIGPIPE (Node ignores it; caught, pidone's own write to a closed pipe would be
+ *  forwarded as if sent to it) and the synchronous faults SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ *  SIGTRAP and SIGSYS: raised by pidone's own instruction, a handler would return to it and loop
+ *  or carry on corrupt, so they keep their default action (tini leaves them out likewise).
+ *  SIGIO is SIGPOLL (one number: listening to both would forward it twice). SIGABRT is caught:
+ *  `kill -ABRT` asks Go apps for a goroutine dump, and pidone's own abort() still ends it, as
+ *  glibc resets the handler before raising again. Real-time signals (SIGRTMIN..SIGRTMAX) cannot
+ *  be caught: Node's process.on has no names for them (ERR_UNKNOWN_SIGNAL).
+ *  The early handlers (src/boot/early-signals.js) list the same names. */
 export const HANDLED_SIGNALS: readonly NodeJS.Signals[] = [
   "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU",
+  "SIGPWR", "SIGALRM", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGURG", "SIGIO", "SIGSTKFLT", "SIGABRT",
 ];
 
 const STOP_SIGNALS = new Set(["SIGTERM", "SIGINT", "SIGQUIT"]);
@@ -12,7 +22,7 @@ const STOP_SIGNALS = new Set(["SIGTERM", "SIGINT", "SIGQUIT"]);
 declare global {
   // Installed by src/boot/early-signals.js before the bundle's modules load.
   // eslint-disable-next-line no-var
-  var __pidoneEarlySignals: { queue: string[]; release(): string[] } | undefined;
+  var __pidoneEarlySignals: { names: string[]; queue: string[]; release(): string[] } | undefined;
 }
 
 /** Take over from the early handlers; returns the signals they queued (in order). Safe to call

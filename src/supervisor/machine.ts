@@ -123,7 +123,7 @@ function fromRunning(model: Model, state: Extract<State, { kind: "running" }>, e
     case "restart-requested": {
       const request = requestOf(event);
       const why = log("info", "restart-requested", { source: event.source, ...(event.detail ? { detail: event.detail } : {}), pid: state.pid });
-      if (!policy.drain) return beginStop(model, state, { kind: "respawn", request }, "SIGTERM", event.at, policy, [why]);
+      if (!policy.drain) return beginStop(model, state, { kind: "respawn", request }, policy.stopSignal, event.at, policy, [why]);
       const token = model.ctx.nextToken;
       const draining: State = { ...state, kind: "draining", request, requestedAt: event.at, token };
       // As with signals, the steering changes before the log line is written.
@@ -135,8 +135,8 @@ function fromRunning(model: Model, state: Extract<State, { kind: "running" }>, e
       ]);
     }
     case "stop-requested":
-      return beginStop(model, state, { kind: "exit", signal: event.signal }, event.signal, event.at, policy, [
-        log("info", "stopping", { signal: event.signal, pid: state.pid, stopTimeoutMs: policy.stopTimeoutMs }),
+      return beginStop(model, state, { kind: "exit", signal: event.signal }, toApp(event.signal, policy), event.at, policy, [
+        log("info", "stopping", { signal: event.signal, ...sends(event.signal, policy), pid: state.pid, stopTimeoutMs: policy.stopTimeoutMs }),
       ]);
     case "forward-signal":
       return same(model, forward(state.pid, event.signal, policy));
@@ -182,14 +182,14 @@ function fromDraining(model: Model, state: Extract<State, { kind: "draining" }>,
       const why = event.type === "timer"
         ? log("warn", "drain-timeout", { pid: state.pid, ms: round(event.at - state.requestedAt) })
         : log(event.left > 0 ? "warn" : "debug", "drained", { pid: state.pid, ms: event.ms, ...(event.left > 0 ? { notAccepted: event.left } : {}) });
-      const step = beginStop(model, state, respawn, "SIGTERM", state.requestedAt, policy, [why]);
+      const step = beginStop(model, state, respawn, policy.stopSignal, state.requestedAt, policy, [why]);
       return { model: step.model, effects: [...END_DRAIN, ...step.effects] };
     }
     case "restart-requested":
       return same(model, [coalesced(event)]);
     case "stop-requested": {
-      const step = beginStop(model, state, { kind: "exit", signal: event.signal }, event.signal, event.at, policy, [
-        log("info", "stopping", { signal: event.signal, pid: state.pid, stopTimeoutMs: policy.stopTimeoutMs, during: "respawn" }),
+      const step = beginStop(model, state, { kind: "exit", signal: event.signal }, toApp(event.signal, policy), event.at, policy, [
+        log("info", "stopping", { signal: event.signal, ...sends(event.signal, policy), pid: state.pid, stopTimeoutMs: policy.stopTimeoutMs, during: "respawn" }),
       ]);
       return { model: step.model, effects: [...END_DRAIN, ...step.effects] };
     }
@@ -258,11 +258,11 @@ function fromStopping(model: Model, state: Extract<State, { kind: "stopping" }>,
         if (IMPATIENT.has(event.signal) && !state.killed) {
           return killNow(model, state, policy, log("warn", "kill-now", { signal: event.signal, reason: "second stop signal" }));
         }
-        return same(model, state.status === null ? forward(state.pid, event.signal, policy) : []);
+        return same(model, state.status === null ? forward(state.pid, toApp(event.signal, policy), policy) : []);
       }
       const next = { ...state, then: { kind: "exit", signal: event.signal } as Then };
       const effects: Effect[] = [log("info", "stopping", { signal: event.signal, pid: state.pid, during: state.then.kind })];
-      if (state.status === null && !state.killed) effects.push(...forward(state.pid, event.signal, policy));
+      if (state.status === null && !state.killed) effects.push(...forward(state.pid, toApp(event.signal, policy), policy));
       return same(withState(model, next), effects);
     }
     case "forward-signal":
@@ -367,9 +367,9 @@ function onInternalError(model: Model, message: string, at: number, policy: Poli
   const outcome: Outcome = { kind: "internal-error", message };
   switch (state.kind) {
     case "running":
-      return beginStop(model, state, { kind: "internal-error", message }, "SIGTERM", at, policy, [why]);
+      return beginStop(model, state, { kind: "internal-error", message }, policy.stopSignal, at, policy, [why]);
     case "draining": {
-      const step = beginStop(model, state, { kind: "internal-error", message }, "SIGTERM", at, policy, [why]);
+      const step = beginStop(model, state, { kind: "internal-error", message }, policy.stopSignal, at, policy, [why]);
       return { model: step.model, effects: [...END_DRAIN, ...step.effects] };
     }
     case "stopping":
@@ -385,6 +385,19 @@ function onInternalError(model: Model, message: string, at: number, policy: Poli
 function chain(step: Step, event: Event, policy: Policy): Step {
   const next = transition(step.model, event, policy);
   return { model: next.model, effects: [...step.effects, ...next.effects] };
+}
+
+/** What a stop signal pidone got is sent to the app as: SIGTERM (`docker stop`, Kubernetes) is
+ *  the request to stop, so it goes as --stop-signal, as dumb-init's --rewrite would; SIGINT and
+ *  SIGQUIT, which mean something more specific, go as themselves. */
+function toApp(signal: string, policy: Policy): string {
+  return signal === "SIGTERM" ? policy.stopSignal : signal;
+}
+
+/** The log field naming what the app got, when it is not the signal pidone got. */
+function sends(signal: string, policy: Policy): { sent?: string } {
+  const sent = toApp(signal, policy);
+  return sent === signal ? {} : { sent };
 }
 
 function forward(pid: number, signal: string, policy: Policy): Effect[] {

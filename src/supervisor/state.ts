@@ -79,6 +79,9 @@ export interface Model {
 /** The policy the machine applies: the parts of Config that decide transitions. */
 export interface Policy {
   signalScope: "group" | "child";
+  /** What a restart or an internal-error stop sends the app, and what a SIGTERM to pidone is
+   *  sent as (--stop-signal). The sweep of leftovers after the app's exit stays SIGTERM. */
+  stopSignal: string;
   stopTimeoutMs: number;
   /** After SIGKILL, how long to wait for the tree to vanish before carrying on regardless. */
   killGraceMs: number;

@@ -89,6 +89,17 @@ describe("forwarded signals", () => {
     }
   });
 
+  it("every other catchable signal reaches the app and its group (tini forwards them all)", async () => {
+    const p = await started([...base, "--", "sh", "-c", tree], {}, bothReady);
+    for (const sig of ["SIGPWR", "SIGALRM", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGURG", "SIGIO", "SIGSTKFLT", "SIGABRT"] as const) {
+      p.signal(sig);
+      const name = sig.slice(3);
+      await p.waitForStdout(new RegExp(`app GOT ${name}\n`), 5000);
+      await p.waitForStdout(new RegExp(`child GOT ${name}\n`), 5000);
+    }
+    expect(p.exit, p.output()).toBeNull();
+  });
+
   it("--single-child signals only the app, not the rest of its group", async () => {
     const p = await started([...base, "--single-child", "--", "sh", "-c", tree], {}, bothReady);
     p.signal("SIGUSR2");

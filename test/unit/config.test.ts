@@ -35,6 +35,7 @@ describe("normalizeConfig: defaults", () => {
       maxRestarts: 5,
       restartWindowMs: 60_000,
       restartSignal: "SIGUSR1",
+      stopSignal: "SIGTERM",
       triggerFile: "/srv/app/.restart_trigger",
       triggerFileExplicit: false,
       watch: [],
@@ -62,6 +63,7 @@ describe("normalizeConfig: a flag beats its PIDONE_* variable", () => {
     ["--max-restarts", { maxRestarts: "2" }, "PIDONE_MAX_RESTARTS", "9", "maxRestarts", 2, 9],
     ["--restart-window", { restartWindow: "30s" }, "PIDONE_RESTART_WINDOW", "1.5m", "restartWindowMs", 30_000, 90_000],
     ["--restart-signal", { restartSignal: "SIGHUP" }, "PIDONE_RESTART_SIGNAL", "usr2", "restartSignal", "SIGHUP", "SIGUSR2"],
+    ["--stop-signal", { stopSignal: "SIGQUIT" }, "PIDONE_STOP_SIGNAL", "2", "stopSignal", "SIGQUIT", "SIGINT"],
     ["--trigger-file", { triggerFile: "flag.trg" }, "PIDONE_TRIGGER_FILE", "/env/x.trg", "triggerFile", "/srv/app/flag.trg", "/env/x.trg"],
     ["--watch", { watch: ["src", "/abs"] }, "PIDONE_WATCH", "lib, ../shared ,", "watch", ["/srv/app/src", "/abs"], ["/srv/app/lib", "/srv/shared"]],
     ["--ignore", { ignore: ["*.log"] }, "PIDONE_IGNORE", "*.tmp,*.bak", "ignore", [...DEFAULTS.ignore, "*.log"], [...DEFAULTS.ignore, "*.tmp", "*.bak"]],
@@ -162,6 +164,11 @@ describe("normalizeConfig: bad values", () => {
     ["number variable", {}, { PIDONE_MAX_RESTARTS: "many" }, ["PIDONE_MAX_RESTARTS", "'many'", "whole number"]],
     ["unknown signal", { restartSignal: "SIGFOO" }, {}, ["--restart-signal", "'SIGFOO'", "SIGHUP"]],
     ["unknown signal number", {}, { PIDONE_RESTART_SIGNAL: "99" }, ["PIDONE_RESTART_SIGNAL", "'99'", "number"]],
+    ["unknown stop signal", { stopSignal: "TERMINATE" }, {}, ["--stop-signal", "'TERMINATE'", "SIGHUP"]],
+    ["SIGSTOP as stop signal", { stopSignal: "STOP" }, {}, ["--stop-signal", "SIGSTOP cannot be the stop signal", "SIGTERM"]],
+    ["SIGCHLD as stop signal", {}, { PIDONE_STOP_SIGNAL: "17" }, ["PIDONE_STOP_SIGNAL", "SIGCHLD cannot be the stop signal"]],
+    ["the restart signal as stop signal", { stopSignal: "hup", restartSignal: "SIGHUP" }, {}, ["--stop-signal", "SIGHUP cannot be the stop signal", "restart signal"]],
+    ["the default restart signal as stop signal", {}, { PIDONE_STOP_SIGNAL: "SIGUSR1" }, ["PIDONE_STOP_SIGNAL", "SIGUSR1 cannot be the stop signal"]],
     ["bool variable", {}, { PIDONE_SINGLE_CHILD: "maybe" }, ["PIDONE_SINGLE_CHILD", "'maybe'", "1/true/yes/on", "0/false/no/off"]],
     ["log level", { logLevel: "verbose" }, {}, ["--log-level", "'verbose'", "debug, info, warn, error, silent"]],
     ["log format variable", {}, { PIDONE_LOG_FORMAT: "xml" }, ["PIDONE_LOG_FORMAT", "'xml'", "json, pretty, auto"]],
@@ -171,6 +178,10 @@ describe("normalizeConfig: bad values", () => {
   it.each(rows)("%s -> ConfigError naming it", (_what, raw, env, parts) => {
     const err = configError(() => normalize(raw, env));
     for (const part of parts) expect(err.message).toContain(part);
+  });
+
+  it.each([["KILL", "SIGKILL"], ["SIGINT", "SIGINT"], ["3", "SIGQUIT"], ["usr2", "SIGUSR2"]])("stop signal %s is accepted (SIGKILL too, as Docker allows it)", (value, name) => {
+    expect(normalize({ stopSignal: value }).stopSignal).toBe(name);
   });
 
   it("a bad variable is not an error when its flag overrides it", () => {

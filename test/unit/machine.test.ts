@@ -10,6 +10,7 @@ import { exitCode } from "../../src/exit-code.js";
 
 const POLICY: Policy = {
   signalScope: "group",
+  stopSignal: "SIGTERM",
   stopTimeoutMs: 5_000,
   killGraceMs: 2_000,
   restart: "on-failure",
@@ -898,5 +899,50 @@ describe("machine: ignored events", () => {
     const step = transition(before, event, POLICY);
     expect(step.model).toBe(before);
     expect(step.effects).toEqual([]);
+  });
+});
+
+describe("machine: --stop-signal", () => {
+  const QUIT = policy({ stopSignal: "SIGQUIT" });
+  const DRAIN_QUIT = policy({ stopSignal: "SIGQUIT", drain: true });
+  const signals = (effects: Effect[]) => ofType(effects, "signal").map((e) => e.signal);
+  const sweeps = (effects: Effect[]) => ofType(effects, "sweep").map((e) => e.signal);
+
+  // [what, events after RUNNING, policy, signals the app gets at the last event]
+  const rows: [string, Event[], Policy, string[]][] = [
+    ["a restart sends the stop signal", [ev.restart("signal", 10)], QUIT, ["SIGQUIT"]],
+    ["a restart after a drain sends the stop signal", [ev.restart("watch", 10), ev.drained(1, 0, 12)], DRAIN_QUIT, ["SIGQUIT"]],
+    ["a drain that timed out sends the stop signal", [ev.restart("watch", 10), ev.timer("drain-deadline", 1, 5010)], DRAIN_QUIT, ["SIGQUIT"]],
+    ["an internal error sends the stop signal", [ev.internal("boom", 10)], QUIT, ["SIGQUIT"]],
+    ["SIGTERM to pidone is sent as the stop signal", [ev.stop("SIGTERM", 10)], QUIT, ["SIGQUIT"]],
+    ["SIGTERM during a drain is sent as the stop signal", [ev.restart("watch", 10), ev.stop("SIGTERM", 11)], DRAIN_QUIT, ["SIGQUIT"]],
+    ["SIGTERM during a restart's stop is sent as the stop signal", [ev.restart("signal", 10), ev.stop("SIGTERM", 11)], QUIT, ["SIGQUIT"]],
+    ["SIGINT goes as itself", [ev.stop("SIGINT", 10)], QUIT, ["SIGINT"]],
+    ["SIGQUIT goes as itself", [ev.stop("SIGQUIT", 10)], policy({ stopSignal: "SIGINT" }), ["SIGQUIT"]],
+    ["a second SIGQUIT during the stop goes as itself", [ev.stop("SIGQUIT", 10), ev.stop("SIGQUIT", 11)], policy({ stopSignal: "SIGUSR2" }), ["SIGQUIT"]],
+    ["forwarded signals are untouched", [ev.forward("SIGHUP", 10)], QUIT, ["SIGHUP"]],
+    ["SIGKILL as the stop signal", [ev.restart("control", 10)], policy({ stopSignal: "SIGKILL" }), ["SIGKILL"]],
+    ["the default is SIGTERM", [ev.restart("control", 10)], POLICY, ["SIGTERM"]],
+  ];
+  it.each(rows)("%s", (_what, events, p, expected) => {
+    expect(signals(feed([...RUNNING, ...events], { policy: p }).last)).toEqual(expected);
+  });
+
+  it("a SIGTERM to pidone is logged as received, with what was sent", () => {
+    const r = feed([...RUNNING, ev.stop("SIGTERM", 10)], { policy: QUIT });
+    expect(logs(r.last, "stopping")[0]?.fields).toMatchObject({ signal: "SIGTERM", sent: "SIGQUIT" });
+    expect(stateOf(r.model, "stopping").then).toEqual({ kind: "exit", signal: "SIGTERM" });
+  });
+
+  it("the sweep of leftovers after the app's exit stays SIGTERM", () => {
+    const asked = feed([...RUNNING, ev.restart("signal", 10), ev.exited(100, sig("SIGQUIT"), 20)], { policy: QUIT });
+    expect(sweeps(asked.last)).toEqual(["SIGTERM"]);
+    const unasked = feed([...RUNNING, ev.exited(100, code(1), 20)], { policy: QUIT });
+    expect(sweeps(unasked.last)).toEqual(["SIGTERM"]);
+  });
+
+  it("a second SIGTERM still kills at once", () => {
+    const r = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.stop("SIGTERM", 11)], { policy: QUIT });
+    expect(ofType(r.last, "kill-tree")).toHaveLength(1);
   });
 });
