@@ -12,7 +12,7 @@ const VERSION = typeof PIDONE_VERSION === "string" ? PIDONE_VERSION : "0.0.0-dev
 const exit = (code: number): never => process.exit(code);
 
 async function main(argv: string[]): Promise<void> {
-  if (argv[0] === EXEC_SHIM_ARG) exit((await import("./child/exec-shim.js")).runExecShim(argv.slice(1)));
+  if (argv[0] === EXEC_SHIM_ARG) exit(await (await import("./child/exec-shim.js")).runExecShim(argv.slice(1)));
   try {
     const inv = parseArgs(argv, VERSION);
     if (inv.kind === "done") exit(0);

@@ -1,5 +1,6 @@
 // Wiring of the supervisor: config -> logger -> runner -> sources. Loaded by main.ts only when
 // pidone supervises (not for `pidone restart`/`status` or the exec shim).
+import { isatty } from "node:tty";
 import type { Logger } from "pino";
 import type { Config } from "./cli/config.js";
 import { BindError, ConfigError } from "./errors.js";
@@ -65,7 +66,9 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   if (handoff) closers.push(handoff.close);
   const sources = new Sources(log);
   closers.push(() => sources.closeAll());
-  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, handoff });
+  // isatty(0), judged once: node:tty is loaded already (log.ts), so this costs nothing without a terminal.
+  const terminal = isatty(0);
+  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, handoff, terminal });
 
   // From here on PID 1 must not die by accident: an internal error stops the app, then exits 1.
   const internal = (err: unknown) => {

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants as fsc, statSync } from "node:fs";
 import path from "node:path";
 import type { ExitStatus } from "../supervisor/events.js";
+import { execShim } from "./exec-shim.js";
 
 /** How to start the app when it is handed listening sockets (see child/handoff.ts). */
 export interface SpawnVia {
@@ -23,23 +24,31 @@ export interface SpawnHandlers {
 }
 
 /** Spawn the app as the leader of a new session and process group (setsid, via `detached`),
- *  so that signals can go to its whole group and a TTY's job control does not reach it
- *  behind pidone's back. Returns the pid, or null if the spawn failed (reported via onError). */
-export function spawnApp(command: string, args: readonly string[], handlers: SpawnHandlers, via?: SpawnVia): number | null {
+ *  so that signals can go to its whole group. With `terminal` (pidone's stdin is a TTY) the app
+ *  instead stays in pidone's session, in a process group of its own that the exec shim makes the
+ *  terminal's foreground: the kernel then sends the terminal's ^C and ^Z to the app's group, as
+ *  it would without pidone, and pidone is not in it. Either way the group id is the app's pid
+ *  (in terminal mode once the shim has run; until then signalApp falls back to the pid).
+ *  Returns the pid, or null if the spawn failed (reported via onError). */
+export function spawnApp(
+  command: string, args: readonly string[], handlers: SpawnHandlers, via?: SpawnVia, terminal = false,
+): number | null {
   let child: ChildProcess;
   try {
-    if (via) {
+    if (via || terminal) {
       // The shim, not the app, is what Node execs: look the app up first, as execvp will, so that
       // a missing or non-executable command is still a spawn failure (exit 127/126), not a crash.
-      const problem = findExecutable(command, via.env.PATH);
+      const env = via?.env ?? process.env;
+      const problem = findExecutable(command, env.PATH);
       if (problem !== null) {
         const err = Object.assign(new Error(problem), { code: problem });
         queueMicrotask(() => handlers.onError(problem, describeSpawnError(command, err)));
         return null;
       }
-      const [file, ...shimArgs] = via.shim as [string, ...string[]];
+      const shim = terminal ? execShim(env, { listenPid: via !== undefined, terminal }) : (via as SpawnVia).shim;
+      const [file, ...shimArgs] = shim as [string, ...string[]];
       child = spawn(file, [...shimArgs, command, ...args], {
-        stdio: ["inherit", "inherit", "inherit", ...via.fds], env: via.env, detached: true, windowsHide: true,
+        stdio: ["inherit", "inherit", "inherit", ...(via?.fds ?? [])], env, detached: !terminal, windowsHide: true,
       });
     } else {
       child = spawn(command, args, { stdio: "inherit", detached: true, windowsHide: true });

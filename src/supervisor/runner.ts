@@ -20,6 +20,8 @@ export interface RunnerOptions {
   libc: () => Libc | null;
   /** Listening sockets handed to every generation, through the exec shim (--listen). */
   handoff?: Pick<Handoff, "spawnVia" | "drain">;
+  /** pidone's stdin is a terminal: each generation is given it (see child/spawn.ts). */
+  terminal?: boolean;
   /** Called once, with how pidone ends. */
   onExit(outcome: Outcome): void;
 }
@@ -169,7 +171,7 @@ export class Runner {
         this.onChildSignal();
       },
       onError: (errno, message) => this.dispatch({ type: "spawn-failed", errno, message, at: now() }),
-    }, this.opts.handoff?.spawnVia());
+    }, this.opts.handoff?.spawnVia(), this.opts.terminal);
     const pidRef = pid ?? -1;
     if (pid === null) return;
     this.owned.add(pid);
