@@ -124,3 +124,33 @@ describe("forwarded signals", () => {
     expect(readProc(app!.pid)?.state).not.toBe("T");
   });
 });
+
+describe("--stop-signal", () => {
+  it("a restart sends the stop signal, and so does a stop asked for by SIGTERM", async () => {
+    const p = await started([...base, "--restart-signal", "SIGHUP", "--stop-signal", "SIGINT", "--", SIGNALS], { EXIT_ON_TERM: "9" });
+    p.signal("SIGHUP");
+    await p.waitForStdout(/app GOT INT/);
+    await p.waitForStdout(/app READY/, 10_000, 2);
+    await p.waitForEvent("restart");
+    p.signal("SIGTERM");
+    const stopping = await p.waitForEvent("stopping");
+    expect(stopping).toMatchObject({ signal: "SIGTERM", sent: "SIGINT" });
+    // EXIT_ON_INT defaults to 0; a SIGTERM would have made it exit 9.
+    expect((await p.waitExit()).code, p.output()).toBe(0);
+    expect(p.stdout.toString().match(/app GOT INT/g), p.output()).toHaveLength(2);
+    expect(p.stdout.toString()).not.toContain("GOT TERM");
+  });
+
+  it("SIGQUIT to pidone still goes as SIGQUIT", async () => {
+    const p = await started([...base, "--stop-signal", "SIGINT", "--", SIGNALS]);
+    p.signal("SIGQUIT");
+    await p.waitForStdout(/app GOT QUIT/);
+    expect(p.stdout.toString()).not.toContain("GOT INT");
+  });
+
+  it("--stop-signal SIGSTOP is refused before anything starts (exit 2)", async () => {
+    const p = startPidone({ args: [...base, "--stop-signal", "STOP", "--", SIGNALS] });
+    expect((await p.waitExit()).code).toBe(2);
+    expect(p.stderr).toMatch(/^pidone: --stop-signal: SIGSTOP cannot be the stop signal .*\n$/);
+  });
+});
