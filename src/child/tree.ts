@@ -187,7 +187,7 @@ export class ProcessTree {
    *  the whole kill (freeze, then kill) so that nothing forked meanwhile survives. */
   sweep(signal: NodeJS.Signals): { empty: boolean; signalled: number } {
     if (this.reap().empty) return { empty: true, signalled: 0 };
-    if (signal === "SIGKILL") return { empty: false, signalled: this.kill(null) };
+    if (signal === "SIGKILL") return { empty: false, signalled: this.kill(null).killed };
     let n = 0;
     for (const p of livingDescendants()) if (this.signal(p.pid, signal) === "sent") n++;
     return { empty: false, signalled: n };
@@ -197,11 +197,13 @@ export class ProcessTree {
    *  that kills as it goes, so first freeze: SIGSTOP everything, walking again until a pass finds
    *  nobody new (a process with a signal pending cannot complete a fork: the kernel restarts it),
    *  then SIGKILL, which also reaches stopped processes. Every loop is bounded: PID 1 must not
-   *  hang on a fork bomb. Returns how many processes were sent SIGKILL. */
-  kill(group: number | null): number {
+   *  hang on a fork bomb. Returns how many processes were sent SIGKILL, and how many walks of
+   *  /proc it took. */
+  kill(group: number | null): { killed: number; passes: number } {
     if (group !== null && group > 0) this.signal(-group, "SIGSTOP");
     const stopped = new Set<number>();
-    for (let pass = 0; pass < FREEZE_PASSES; pass++) {
+    let passes = 0;
+    for (let pass = 0; pass < FREEZE_PASSES; pass++, passes++) {
       let fresh = 0;
       for (const p of livingDescendants()) {
         if (stopped.has(p.pid)) continue;
@@ -213,7 +215,7 @@ export class ProcessTree {
     }
     if (group !== null && group > 0) this.signal(-group, "SIGKILL");
     const killed = new Set<number>();
-    for (let pass = 0; pass < KILL_PASSES; pass++) {
+    for (let pass = 0; pass < KILL_PASSES; pass++, passes++) {
       let fresh = 0;
       for (const p of livingDescendants()) {
         if (killed.has(p.pid)) continue;
@@ -223,7 +225,7 @@ export class ProcessTree {
       }
       if (fresh === 0) break;
     }
-    return killed.size;
+    return { killed: killed.size, passes };
   }
 
   /** kill(2) under the errno policy, warning about EPERM. */

@@ -117,8 +117,9 @@ export class Runner {
       case "sweep":
         return this.sweep(effect.signal as NodeJS.Signals);
       case "kill-tree": {
-        const killed = this.tree.kill(effect.pid);
-        log.debug({ event: "killed-tree", pid: effect.pid, killed });
+        const t0 = now();
+        const { killed, passes } = this.tree.kill(effect.pid);
+        log.debug({ event: "killed-tree", pid: effect.pid, killed, passes, ms: Math.round(now() - t0) });
         // SIGKILLed processes report through SIGCHLD; check now in case all were already zombies.
         this.onChildSignal();
         return;
