@@ -6,7 +6,7 @@ import { closeSync } from "node:fs";
 import { constants } from "node:os";
 import type { ExitStatus } from "../supervisor/events.js";
 import type { ChildExit, Libc } from "../sys/libc.js";
-import { catchesSignal, descendantsOf, directChildren, listProcesses } from "../sys/proc.js";
+import { catchesSignal, directChildren, eachProcess, type ProcInfo } from "../sys/proc.js";
 
 /** What a signal met: delivered, a process already gone (ESRCH), or one we may not signal (EPERM). */
 export type Delivery = "sent" | "gone" | "denied";
@@ -77,9 +77,11 @@ export interface TreeLog {
 /** Most SIGSTOP passes before the kill goes out regardless: each pass reads all of /proc. */
 const FREEZE_PASSES = 50;
 const KILL_PASSES = 20;
-/** Most zombies reaped per SIGCHLD before yielding to the event loop (a later SIGCHLD or the
- *  next exit resumes); bounds one callback even if orphans exit faster than they are reaped. */
-const REAP_BATCH = 100_000;
+/** Zombies reaped by peeking before a pass switches to the children list. Each peek walks
+ *  pidone's children in the kernel until it meets a zombie, so when many exit at once (living
+ *  siblings ahead of each zombie) one read of the list plus a reap per listed pid is cheaper;
+ *  when they trickle in, a SIGCHLD finds one or two, and peeking never reads /proc at all. */
+const PEEK_BATCH = 16;
 
 /** The process tree below pidone. */
 export class ProcessTree {
@@ -127,20 +129,21 @@ export class ProcessTree {
   /** Reap every zombie child nobody else collects. Cheap per SIGCHLD: waitid(WNOWAIT) names a
    *  zombie without reaping it, so each orphan costs two calls and no /proc read. Only when the
    *  zombie it names is Node's own (libuv has not collected it yet, and WNOWAIT would keep naming
-   *  it) does this fall back to reading pidone's children list. Loops: SIGCHLDs coalesce. */
+   *  it), or when many exited at once, does this read pidone's children list instead. Loops:
+   *  SIGCHLDs coalesce. */
   reap(): ReapResult {
     const reaped: number[] = [];
     const libc = this.libc();
     if (libc === null) return { reaped, empty: directChildren().length === 0 };
-    while (reaped.length < REAP_BATCH) {
+    while (reaped.length < PEEK_BATCH) {
       const pid = libc.peekZombie();
       if (pid === -10 /* ECHILD */) return { reaped, empty: true };
       if (pid === 0) return { reaped, empty: false };
-      if (pid < 0 || this.collectors.has(pid)) return this.reapByList(libc, reaped);
-      if (libc.reap(pid) !== null) reaped.push(pid);
-      else return this.reapByList(libc, reaped); // named but not reapable: should not happen
+      if (pid < 0 || this.collectors.has(pid)) break;
+      if (libc.reap(pid) === null) break; // named but not reapable: should not happen
+      reaped.push(pid);
     }
-    return { reaped, empty: false };
+    return this.reapByList(libc, reaped);
   }
 
   /** The slow path: reap each listed child nobody else collects. */
@@ -189,14 +192,18 @@ export class ProcessTree {
     if (this.reap().empty) return { empty: true, signalled: 0 };
     if (signal === "SIGKILL") return { empty: false, signalled: this.kill(null).killed };
     let n = 0;
-    for (const p of livingDescendants()) if (this.signal(p.pid, signal) === "sent") n++;
+    eachLivingDescendant((p) => {
+      if (this.signal(p.pid, signal) === "sent") n++;
+    });
     return { empty: false, signalled: n };
   }
 
   /** SIGKILL the app's group and every living descendant. A fork loop outruns a walk of /proc
    *  that kills as it goes, so first freeze: SIGSTOP everything, walking again until a pass finds
    *  nobody new (a process with a signal pending cannot complete a fork: the kernel restarts it),
-   *  then SIGKILL, which also reaches stopped processes. Every loop is bounded: PID 1 must not
+   *  then SIGKILL, which also reaches stopped processes. Each process is signalled as soon as the
+   *  walk reads it: a fork storm starves pidone of CPU, and a walk that read all of /proc before
+   *  signalling anyone would let it run for the whole walk. Every loop is bounded: PID 1 must not
    *  hang on a fork bomb. Returns how many processes were sent SIGKILL, and how many walks of
    *  /proc it took. */
   kill(group: number | null): { killed: number; passes: number } {
@@ -205,24 +212,24 @@ export class ProcessTree {
     let passes = 0;
     for (let pass = 0; pass < FREEZE_PASSES; pass++, passes++) {
       let fresh = 0;
-      for (const p of livingDescendants()) {
-        if (stopped.has(p.pid)) continue;
+      eachLivingDescendant((p) => {
+        if (stopped.has(p.pid)) return;
         stopped.add(p.pid);
         this.signal(p.pid, "SIGSTOP");
         fresh++;
-      }
+      });
       if (fresh === 0) break;
     }
     if (group !== null && group > 0) this.signal(-group, "SIGKILL");
     const killed = new Set<number>();
     for (let pass = 0; pass < KILL_PASSES; pass++, passes++) {
       let fresh = 0;
-      for (const p of livingDescendants()) {
-        if (killed.has(p.pid)) continue;
+      eachLivingDescendant((p) => {
+        if (killed.has(p.pid)) return;
         killed.add(p.pid);
         this.signal(p.pid, "SIGKILL");
         fresh++;
-      }
+      });
       if (fresh === 0) break;
     }
     return { killed: killed.size, passes };
@@ -246,7 +253,30 @@ export class ProcessTree {
   }
 }
 
-/** Living descendants of pidone (zombies excluded: they are dead and wait for the reaper). */
-function livingDescendants(): { pid: number; pgid: number }[] {
-  return descendantsOf(process.pid, listProcesses()).filter((p) => p.state !== "Z");
+/** Visit each living descendant of pidone (zombies are dead and wait for the reaper) while
+ *  /proc is read: a process whose parent is already known is visited at once (parents usually
+ *  have lower pids, and /proc lists pids in ascending order); the others are resolved after the
+ *  read (pids that wrapped around, re-parented processes). */
+export function eachLivingDescendant(
+  visit: (p: ProcInfo) => void, root = process.pid, table: (visit: (p: ProcInfo) => void) => void = eachProcess,
+): void {
+  const known = new Set<number>([root]);
+  const later: ProcInfo[] = [];
+  table((p) => {
+    if (!known.has(p.ppid)) {
+      later.push(p);
+      return;
+    }
+    known.add(p.pid);
+    if (p.state !== "Z") visit(p);
+  });
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const p of later) {
+      if (known.has(p.pid) || !known.has(p.ppid)) continue;
+      known.add(p.pid);
+      grew = true;
+      if (p.state !== "Z") visit(p);
+    }
+  }
 }

@@ -2,7 +2,8 @@
 // kill grace, with nothing of it left; a descendant pidone may not signal (EPERM) is warned about
 // and the stop carries on.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, chownSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { FIXTURES, cleanupAll, run, startPidone } from "../helpers/pidone.js";
@@ -70,5 +71,41 @@ describe("stops always finish", () => {
     expect(exit.code, p.output()).toBe(137);
     expect(p.all("leftovers-survived-kill"), p.output()).toEqual([]);
     expect(withMarker(m).map((x) => `${x.pid} ${x.state} ${x.cmdline}`)).toEqual([]);
+  });
+});
+
+describe("a descendant pidone may not signal (EPERM)", () => {
+  // pidone runs as nobody (PID 1 of its namespace all the same); the app starts a setuid-root
+  // helper that becomes root for real, so every signal pidone sends it fails with EPERM.
+  let dir = "";
+  let helper = "";
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), "pidone-eperm-"));
+    chmodSync(dir, 0o777);
+    helper = path.join(dir, "stay-root");
+    execFileSync("cc", ["-O2", "-o", helper, path.join(FIXTURES, "stay-root.c")]);
+    chownSync(helper, 0, 0);
+    chmodSync(helper, 0o4755);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("is warned about once, naming the pid, and the stop ends with the app's status", async () => {
+    expect(process.getuid?.(), "this test needs root to install a setuid helper").toBe(0);
+    const app = `import os,signal,subprocess,sys\nsubprocess.Popen([${JSON.stringify(helper)}])\nsignal.signal(signal.SIGTERM, lambda *a: os._exit(0))\nprint("APP", os.getuid(), flush=True)\nwhile True: signal.pause()`;
+    const p = startPidone({
+      cwd: dir,
+      wrap: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+      args: ["--restart", "never", "--stop-timeout", `${STOP_TIMEOUT_MS}ms`, "--", "python3", "-c", app],
+    });
+    await p.waitForStdout(/APP 65534/, 20_000);
+    const [root] = await p.waitForStdout(/ROOT (\d+)/, 20_000);
+    await p.waitForEvent("ready");
+    p.signal("SIGTERM");
+    const exit = await p.waitExit(STOP_TIMEOUT_MS + KILL_GRACE_MS + SLACK_MS);
+    expect(exit.code, p.output()).toBe(0);
+    expect(p.all("internal-error"), p.output()).toEqual([]);
+    const denied = p.all("signal-denied");
+    expect(denied, p.output()).toHaveLength(1);
+    expect(denied[0]).toMatchObject({ level: 40, pid: Number(root?.[1]) });
   });
 });
