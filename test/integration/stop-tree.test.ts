@@ -91,7 +91,8 @@ describe("a descendant pidone may not signal (EPERM)", () => {
 
   it("is warned about once, naming the pid, and the stop ends with the app's status", async () => {
     expect(process.getuid?.(), "this test needs root to install a setuid helper").toBe(0);
-    const app = `import os,signal,subprocess,sys\nsubprocess.Popen([${JSON.stringify(helper)}])\nsignal.signal(signal.SIGTERM, lambda *a: os._exit(0))\nprint("APP", os.getuid(), flush=True)\nwhile True: signal.pause()`;
+    // One write per line, and the helper only after the app's line: the two share stdout.
+    const app = `import os,signal,subprocess,sys\nsignal.signal(signal.SIGTERM, lambda *a: os._exit(0))\nos.write(1, f"APP {os.getuid()}\\n".encode())\nsubprocess.Popen([${JSON.stringify(helper)}])\nwhile True: signal.pause()`;
     const p = startPidone({
       cwd: dir,
       wrap: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
