@@ -15,12 +15,30 @@ import { fmtNs, fmtNum, fmtRatio, max, median, percentile, table } from "./lib/s
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
 const QUICK = process.env.BENCH_QUICK === "1";
+/** Sections to run (`--only reaping,startup` or BENCH_ONLY=reaping); all by default. A partial
+ *  run prints its tables but leaves bench/RESULTS.md alone. */
+const SECTIONS = ["startup", "signals", "idle", "reaping", "restart", "handoff"];
+const onlyArg = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : process.env.BENCH_ONLY;
+const ONLY = onlyArg ? new Set(onlyArg.split(",")) : null;
+for (const s of ONLY ?? []) {
+  if (!SECTIONS.includes(s)) {
+    process.stderr.write(`bench: --only ${s}: unknown section; choose from ${SECTIONS.join(", ")}\n`);
+    process.exit(2);
+  }
+}
+const want = (section) => ONLY === null || ONLY.has(section);
 
 /** Trial counts. Full: the counts the issue asks for; quick: a smoke run of about a minute. */
 const N = QUICK
   ? { startupRounds: 20, signalTrials: 20, idleRounds: 1, idleMs: 3000, reapTrials: 1, restartTrials: 4, handoffTrials: 6, handoffRequests: 2000 }
   : { startupRounds: 200, signalTrials: 200, idleRounds: 2, idleMs: 10_000, reapTrials: 5, restartTrials: 20, handoffTrials: 30, handoffRequests: 5000 };
-const ORPHANS = [1000, 10_000];
+/** Reaping shapes: N orphans exiting at once, and N orphans made and exiting one by one over
+ *  `spreadMs` (each a single SIGCHLD: the fixed cost per SIGCHLD shows). */
+const SHAPES = [
+  { key: "1000", n: 1000, label: "1,000 at once" },
+  { key: "10000", n: 10_000, label: "10,000 at once" },
+  { key: "trickle", n: 10_000, spreadMs: 1000, label: "10,000 one by one over 1 s" },
+];
 /** Pause between a restart and the next trigger. */
 const SETTLE_MS = 30;
 /** Pause after start before signalling or restarting, so start-up work (a GC) is over. */
@@ -306,25 +324,28 @@ async function idleFootprint() {
 // 3. Zombie reaping: the app leaves N orphans blocked on one pipe, then closes it; zwatch times
 // the release until PID 1 has reaped them all, and PID 1's CPU time meanwhile.
 
-const reap = Object.fromEntries(ORPHANS.map((n) => [n, Object.fromEntries(SUPS.map((s) => [s.name, []]))]));
+const reap = Object.fromEntries(SHAPES.map((sh) => [sh.key, Object.fromEntries(SUPS.map((s) => [s.name, []]))]));
 
 async function reaping() {
   for (let t = 0; t < N.reapTrials; t++) {
-    for (const n of ORPHANS) {
-      log(`reaping: ${n} orphans, trial ${t + 1}/${N.reapTrials}`);
+    for (const shape of SHAPES) {
+      const { n, key } = shape;
+      log(`reaping: ${shape.label}, trial ${t + 1}/${N.reapTrials}`);
       for (const sup of rotate(SUPS, t)) {
         const fifo = path.join(work, `release-${++instanceCount}`);
         execFileSync("mkfifo", [fifo]);
         let inst;
         try {
-          inst = (await startReady(sup, ["orphans", String(n), fifo], 60_000)).inst;
-          await sleep(200);
-          const out = await runCollect(ZWATCH, [String(inst.pid1), fifo, String(n), "60000"], 70_000);
+          const app = shape.spreadMs ? ["trickle", String(n), fifo, String(shape.spreadMs)] : ["orphans", String(n), fifo];
+          inst = (await startReady(sup, app, 60_000)).inst;
+          // Trickling, every SIGCHLD counts: wait until start-up work (a GC) is over, as for signals.
+          await sleep(shape.spreadMs ? SIGNAL_SETTLE_MS : 200);
+          const out = await runCollect(ZWATCH, [String(inst.pid1), fifo, String(n), "60000", ...(shape.spreadMs ? ["trickle"] : [])], 70_000);
           const [ns, peak, cpuNs, left, timedOut] = out.trim().split(" ").map(Number);
-          reap[n][sup.name].push({ ns, peak, cpuNs, left, timedOut });
-          if (timedOut) failures.push(`reaping ${n} ${sup.name}: not all reaped within 60 s (${left} zombies left)`);
+          reap[key][sup.name].push({ ns, peak, cpuNs, left, timedOut });
+          if (timedOut) failures.push(`reaping ${shape.label} ${sup.name}: not all reaped within 60 s (${left} zombies left)`);
         } catch (err) {
-          fail(`reaping ${n} ${sup.name}`, err);
+          fail(`reaping ${shape.label} ${sup.name}`, err);
         } finally {
           await inst?.stop();
           rmSync(fifo, { force: true });
@@ -596,16 +617,24 @@ function report(elapsedS) {
   out.push("# pidone benchmark results", "");
   out.push(`- date: ${new Date().toISOString()}`);
   out.push(`- node: ${process.version}; kernel: ${os.release()}; CPU: ${cpuModel()} x ${os.cpus().length}`);
-  out.push(`- mode: ${QUICK ? "quick (BENCH_QUICK=1)" : "full"}; ran ${elapsedS.toFixed(0)} s; peers: ${SUPS.map((s) => s.name).join(", ")}`);
+  out.push(`- mode: ${QUICK ? "quick (BENCH_QUICK=1)" : "full"}${ONLY ? `, only ${[...ONLY].join(", ")}` : ""}; ran ${elapsedS.toFixed(0)} s; peers: ${SUPS.map((s) => s.name).join(", ")}`);
   out.push("- every supervisor runs as PID 1 of its own namespace (`unshare --pid --fork --mount-proc`); trials interleaved round-robin.");
   out.push("- pidone runs with its defaults (trigger file and control socket on, log level info, JSON logs to a pipe).", "");
 
-  out.push(`## 1. Startup: exec of the supervisor to the app's first instruction (${N.startupRounds} rounds)`, "");
-  out.push(table(["", "median", "p99", "median / node -e 0"], [
+  if (want("startup")) out.push(`## 1. Startup: exec of the supervisor to the app's first instruction (${N.startupRounds} rounds)`, "", table(["", "median", "p99", "median / node -e 0"], [
     ["`node -e 0` (exec to exit)", fmtNs(floor), fmtNs(percentile(nodeFloor, 99)), "1.00x"],
     ...SUPS.map((s) => [s.name, fmtNs(median(startup[s.name])), fmtNs(percentile(startup[s.name], 99)), fmtRatio(median(startup[s.name]) / floor)]),
   ]), "");
+  if (want("idle")) reportIdle(out);
+  if (want("reaping")) reportReaping(out, tini);
+  if (want("signals")) reportSignals(out, tini);
+  if (want("restart")) reportRestarts(out);
+  if (want("handoff")) reportHandoff(out);
+  reportTargets(out, floor, tini);
+  return out.join("\n");
+}
 
+function reportIdle(out) {
   const idleNode = median(idle[IDLE_NODE].map((x) => x.rssKiB));
   out.push(`## 2. Idle footprint of PID 1, app sleeping (${N.idleRounds} round(s), medians; per 10 s, all threads)`, "");
   const col = (xs, k, f) => f(median(xs.map((x) => x[k])));
@@ -623,20 +652,22 @@ function report(elapsedS) {
     ])), "");
   out.push(`Measured from ${IDLE_SETTLE_MS / 1000} s after the app is ready: "first 10 s" is the window after that, which can hold one-off start-up work (V8's memory reducer GCs about 8 s after start); CPU time and context switches are the following 10 s, the steady state where a periodic wake-up would show. Memory is read at the end.`);
   out.push("PSS counts the node binary's pages shared with the benchmark's own node process at half.", "");
+}
 
-  out.push(`## 3. Zombie reaping: N orphans exit at once (${N.reapTrials} trial(s) each; median, max in brackets)`, "");
+function reportReaping(out, tini) {
+  out.push(`## 3. Zombie reaping: N orphans exit at once, or one by one (${N.reapTrials} trial(s) each; median, max in brackets)`, "");
   const rows = [];
-  for (const n of ORPHANS) {
-    const t = reap[n][tini] ?? [];
+  for (const { key, n, label } of SHAPES) {
+    const t = reap[key][tini] ?? [];
     for (const s of SUPS) {
-      const xs = reap[n][s.name];
+      const xs = reap[key][s.name];
       const ns = median(xs.map((x) => x.ns));
       const cpu = median(xs.map((x) => x.cpuNs / n));
       rows.push([
-        `${s.name}, ${n.toLocaleString("en")}`,
+        `${s.name}, ${label}`,
         `${fmtNs(ns)} (${fmtNs(max(xs.map((x) => x.ns)))})`,
         fmtRatio(ns / median(t.map((x) => x.ns))),
-        fmtNum(median(xs.map((x) => x.peak)), 0),
+        `${fmtNum(median(xs.map((x) => x.peak)), 0)} (${fmtNum(max(xs.map((x) => x.peak)), 0)})`,
         `${fmtNs(cpu)} (${fmtNs(max(xs.map((x) => x.cpuNs / n)))})`,
         fmtRatio(cpu / median(t.map((x) => x.cpuNs / n))),
         fmtNum(max(xs.map((x) => x.left)), 0),
@@ -644,13 +675,19 @@ function report(elapsedS) {
     }
   }
   out.push(table(["supervisor, orphans", "release to no zombie", "/ tini", "peak zombies (sampled)", "PID-1 CPU per orphan", "/ tini", "zombies left (max)"], rows), "");
+  out.push("One by one: a process left to PID 1 makes the orphans one at a time (clone(CLONE_PARENT), so each is born PID 1's child, as after a double fork), evenly over 1 s, each exiting at once: every exit is its own SIGCHLD. The time includes that 1 s; the zombies are counted every ~200 µs.", "");
+}
 
+function reportSignals(out, tini) {
   out.push(`## 4. Signal forwarding: SIGTERM to PID 1 until the app's handler runs (${forward.pidone.length} trials, each on an instance settled ${SIGNAL_SETTLE_MS / 1000} s after start)`, "");
   out.push(table(["", "p50", "p99", "p99 / tini"], SUPS.map((s) => [
     s.name, fmtNs(percentile(forward[s.name], 50)), fmtNs(percentile(forward[s.name], 99)),
     fmtRatio(percentile(forward[s.name], 99) / percentile(forward[tini] ?? [], 99)),
   ])), "");
 
+}
+
+function reportRestarts(out) {
   out.push(`## 5. Restart latency: trigger until the new app's first instruction (${N.restartTrials} trials)`, "");
   out.push(table(["source", "pidone p50", "pidone p99", "bash wrapper p50", "bash wrapper p99"], SOURCES.map((src) => {
     const p = restart[src].pidone;
@@ -659,7 +696,9 @@ function report(elapsedS) {
     return [src, fmtNs(percentile(p, 50)), fmtNs(percentile(p, 99)), na ?? fmtNs(percentile(b, 50)), na ?? fmtNs(percentile(b, 99))];
   })), "");
   out.push("Crash: SIGKILL to the app; a fresh pidone per trial, since successive crashes back off (100 ms, 200 ms, ...) and pidone's first crash waits its initial 100 ms by design. The wrapper sees a trigger file or a crash on its next 5 s poll; those triggers are spread evenly over the poll period.", "");
+}
 
+function reportHandoff(out) {
   const hw = handoff["with --listen"];
   const hn = handoff.without;
   const sum = (xs) => xs.reduce((a, b) => a + b, 0);
@@ -677,40 +716,52 @@ function report(elapsedS) {
   })), "");
   out.push(`Restart: from just before SIGUSR1 to PID 1 until the first HTTP 200 from a pid other than the old app's; the client makes a new connection per request, ${POLL_MS} ms apart, and counts refused, reset and non-200 requests as failed. This includes the new app's Node start-up. Steady state: sequential GET / on fresh connections (no keep-alive), from request to the end of the body, after ${WARMUP_REQUESTS} warm-up requests on instances settled ${SIGNAL_SETTLE_MS / 1000} s, the two variants alternating in blocks of ${LATENCY_BLOCK}.`, "");
 
-  const ti = (n) => reap[n][tini] ?? [];
-  const pr = (n) => reap[n].pidone;
+}
+
+function reportTargets(out, floor, tini) {
+  const idleNode = median(idle[IDLE_NODE].map((x) => x.rssKiB));
+  const hw = handoff["with --listen"];
+  const hn = handoff.without;
+  const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+  const ti = (k) => reap[k][tini] ?? [];
+  const pr = (k) => reap[k].pidone;
   const checks = [
-    ["Startup median <= 1.2x `node -e 0`", median(startup.pidone) / floor, 1.2, fmtRatio],
-    ["Idle RSS <= 1.2x idle node", median(idle.pidone.map((x) => x.rssKiB)) / idleNode, 1.2, fmtRatio],
-    ["No periodic wake-ups when idle (steady-state context switches per 10 s, all threads)", median(idle.pidone.map((x) => x.switches)), 0, (v) => fmtNum(v, 0)],
-    ["Reaping 10,000: release to no zombie <= 1.5x tini", median(pr(10_000).map((x) => x.ns)) / median(ti(10_000).map((x) => x.ns)), 1.5, fmtRatio],
-    ["Reaping 10,000: PID-1 CPU per orphan <= 2x tini", median(pr(10_000).map((x) => x.cpuNs)) / median(ti(10_000).map((x) => x.cpuNs)), 2, fmtRatio],
-    ["Reaping: zero zombies left", max([...pr(1000), ...pr(10_000)].map((x) => x.left)), 0, (v) => fmtNum(v, 0)],
-    ["Signal forwarding p99 <= 5 ms", percentile(forward.pidone, 99) / 1e6, 5, (v) => `${fmtNum(v, 2)} ms`],
-    ["Restart by SIGUSR1 p50 <= 5 ms", percentile(restart.SIGUSR1.pidone, 50) / 1e6, 5, (v) => `${fmtNum(v, 2)} ms`],
-    ["Restart by trigger file p50 <= 10 ms", percentile(restart["trigger file"].pidone, 50) / 1e6, 10, (v) => `${fmtNum(v, 2)} ms`],
-    ["Restart by `pidone restart` p50 <= 1.3x `node -e 0`", percentile(restart["pidone restart"].pidone, 50) / floor, 1.3, fmtRatio],
-    ["Handoff: steady-state p50 with `--listen` / without (informational)", percentile(hw.latencyNs, 50) / percentile(hn.latencyNs, 50), null, fmtRatio],
-    ["With `--listen`: failed requests during restarts = 0", hw.failed.length ? sum(hw.failed) : NaN, 0, (v) => fmtNum(v, 0)],
-  ];
+    ["startup", "Startup median <= 1.2x `node -e 0`", median(startup.pidone) / floor, 1.2, fmtRatio],
+    ["idle", "Idle RSS <= 1.2x idle node", median(idle.pidone.map((x) => x.rssKiB)) / idleNode, 1.2, fmtRatio],
+    ["idle", "No periodic wake-ups when idle (steady-state context switches per 10 s, all threads)", median(idle.pidone.map((x) => x.switches)), 0, (v) => fmtNum(v, 0)],
+    ["reaping", "Reaping 10,000 at once: release to no zombie <= 1.5x tini", median(pr("10000").map((x) => x.ns)) / median(ti("10000").map((x) => x.ns)), 1.5, fmtRatio],
+    ["reaping", "Reaping 10,000 at once: PID-1 CPU per orphan <= 2x tini", median(pr("10000").map((x) => x.cpuNs)) / median(ti("10000").map((x) => x.cpuNs)), 2, fmtRatio],
+    ["reaping", "Reaping 10,000 one by one: PID-1 CPU per orphan <= 2x tini", median(pr("trickle").map((x) => x.cpuNs)) / median(ti("trickle").map((x) => x.cpuNs)), 2, fmtRatio],
+    ["reaping", "Reaping 10,000 one by one: peak zombies / tini's (informational)", median(pr("trickle").map((x) => x.peak)) / median(ti("trickle").map((x) => x.peak)), null, fmtRatio],
+    ["reaping", "Reaping: zero zombies left", max(SHAPES.flatMap((sh) => pr(sh.key)).map((x) => x.left)), 0, (v) => fmtNum(v, 0)],
+    ["signals", "Signal forwarding p99 <= 5 ms", percentile(forward.pidone, 99) / 1e6, 5, (v) => `${fmtNum(v, 2)} ms`],
+    ["restart", "Restart by SIGUSR1 p50 <= 5 ms", percentile(restart.SIGUSR1.pidone, 50) / 1e6, 5, (v) => `${fmtNum(v, 2)} ms`],
+    ["restart", "Restart by trigger file p50 <= 10 ms", percentile(restart["trigger file"].pidone, 50) / 1e6, 10, (v) => `${fmtNum(v, 2)} ms`],
+    ["restart", "Restart by `pidone restart` p50 <= 1.3x `node -e 0`", percentile(restart["pidone restart"].pidone, 50) / floor, 1.3, fmtRatio],
+    ["handoff", "Handoff: steady-state p50 with `--listen` / without (informational)", percentile(hw.latencyNs, 50) / percentile(hn.latencyNs, 50), null, fmtRatio],
+    ["handoff", "With `--listen`: failed requests during restarts = 0", hw.failed.length ? sum(hw.failed) : NaN, 0, (v) => fmtNum(v, 0)],
+  ].filter(([section]) => want(section)).map(([, ...rest]) => rest);
   out.push("## Targets (pidone)", "");
   out.push(table(["target", "measured", "met"], checks.map(([what, v, limit, f]) => [
     what, f(v), !Number.isFinite(v) ? "n/a" : limit === null ? "info" : v <= limit ? "yes" : "**no**",
   ])), "");
   if (failures.length > 0) out.push("## Failed trials", "", ...failures.map((f) => `- ${f}`), "");
-  return out.join("\n");
 }
 
 const began = Date.now();
 log(`work dir ${work}; ${QUICK ? "quick" : "full"} run; peers: ${SUPS.map((s) => s.name).join(", ")}`);
-await startupTimes();
-await signalForwarding();
-await idleFootprint();
-await reaping();
-await restarts();
-await zeroDowntime();
+if (want("startup")) await startupTimes();
+if (want("signals")) await signalForwarding();
+if (want("idle")) await idleFootprint();
+if (want("reaping")) await reaping();
+if (want("restart")) await restarts();
+if (want("handoff")) await zeroDowntime();
 const md = report((Date.now() - began) / 1000);
 process.stdout.write(`${md}\n`);
-writeFileSync(path.join(here, "RESULTS.md"), `${md}\n`);
-log(`wrote bench/RESULTS.md in ${((Date.now() - began) / 1000).toFixed(0)} s`);
+if (ONLY === null) {
+  writeFileSync(path.join(here, "RESULTS.md"), `${md}\n`);
+  log(`wrote bench/RESULTS.md in ${((Date.now() - began) / 1000).toFixed(0)} s`);
+} else {
+  log(`partial run (--only ${[...ONLY].join(",")}) in ${((Date.now() - began) / 1000).toFixed(0)} s: bench/RESULTS.md left as it was`);
+}
 cleanup();

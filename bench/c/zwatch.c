@@ -1,5 +1,8 @@
-// zwatch PID1 FIFO N TIMEOUT_MS: release the N orphans of a running `app orphans N FIFO` (one
-// byte to FIFO) and watch PID1's children (host pids) until all N are reaped.
+// zwatch PID1 FIFO N TIMEOUT_MS [trickle]: release the N orphans of a running `app orphans N FIFO`
+// (one byte to FIFO) and watch PID1's children (host pids) until all N are reaped. With
+// `trickle` (for `app trickle N FIFO MS`): release the maker, and watch until it and every orphan
+// it made are reaped (PID1 has one child fewer than before and no zombie); few children exist
+// at a time then, so the zombies are counted at every round (every ~200 µs).
 // Prints: "<ns from release to last reaped> <peak zombies> <PID1 cpu ns> <zombies left> <timed out 0|1>".
 // PID1's CPU time is the sum of /proc/PID1/task/*/schedstat (ns on CPU, all threads).
 // The end is detected by the cheap test (PID1 has N fewer children: every orphan exits at once,
@@ -89,15 +92,17 @@ static long long cpu(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) { fputs("usage: zwatch PID1 FIFO N TIMEOUT_MS\n", stderr); return 2; }
+  if (argc != 5 && argc != 6) { fputs("usage: zwatch PID1 FIFO N TIMEOUT_MS [trickle]\n", stderr); return 2; }
+  int trickle = argc == 6 && strcmp(argv[5], "trickle") == 0;
   pid1 = atoi(argv[1]);
   int n = atoi(argv[3]);
   long long timeout = atoll(argv[4]) * 1000000LL;
   buf = malloc(cap);
   kids = malloc(sizeof(int) * 65536);
   int base = children();
-  if (base < n) { fprintf(stderr, "zwatch: PID1 has %d children, expected at least %d\n", base, n); return 1; }
-  int target = base - n;
+  int gone = trickle ? 1 : n; // trickling, only the maker is there before the release
+  if (base < gone) { fprintf(stderr, "zwatch: PID1 has %d children, expected at least %d\n", base, gone); return 1; }
+  int target = base - gone;
   int fifo = open(argv[2], O_WRONLY | O_NONBLOCK);
   if (fifo < 0) { perror("zwatch: open fifo"); return 1; }
   long long c0 = cpu();
@@ -109,6 +114,14 @@ int main(int argc, char **argv) {
   for (;;) {
     int c = children();
     long long t = ns();
+    if (trickle) {
+      int z = zombies();
+      if (z > peak) peak = z;
+      if (c >= 0 && c <= target && z == 0) { end = t; break; }
+      if (t - t0 > timeout) { end = t; timedout = 1; break; }
+      nanosleep(&nap, NULL);
+      continue;
+    }
     if (c >= 0 && c <= target) { end = t; break; }
     if (t - t0 > timeout) { end = t; timedout = 1; break; }
     if (t >= nextScan) {

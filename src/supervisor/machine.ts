@@ -235,9 +235,11 @@ function fromStopping(model: Model, state: Extract<State, { kind: "stopping" }>,
       // went out never got it either (seen with sh's `cmd &` during its trap); and group members
       // that got SIGINT or SIGQUIT may ignore it (sh's background jobs do). A second SIGTERM to
       // a process already shutting down is harmless; waiting out the stop timeout is not.
+      // Once SIGKILL went out, the sweep kills too: what forked during the kill got nothing yet,
+      // and a SIGTERM now would leave it to a grace that no longer kills.
       return same(withState(model, next, { lastExit: event.status }), [
         log("info", "app-exited", { pid: state.pid, status: describeStatus(event.status), stopMs: round(event.at - state.requestedAt) }),
-        { type: "sweep", signal: "SIGTERM" },
+        { type: "sweep", signal: state.killed ? "SIGKILL" : "SIGTERM" },
       ]);
     }
     case "tree-empty":
@@ -273,8 +275,13 @@ function fromStopping(model: Model, state: Extract<State, { kind: "stopping" }>,
         return killNow(model, state, policy, log("warn", "stop-timeout", { pid: state.pid, stopTimeoutMs: policy.stopTimeoutMs }));
       }
       if (event.name === "kill-grace") {
-        // Something survived SIGKILL (uninterruptible sleep?). Carry on rather than hang forever.
-        const effects = [log("error", "leftovers-survived-kill", { pid: state.pid, graceMs: policy.killGraceMs })];
+        // Something survived SIGKILL: forked during the kill passes, or in uninterruptible sleep.
+        // Kill once more (the fork that raced the first kill is there now), then carry on rather
+        // than hang forever.
+        const effects: Effect[] = [
+          log("error", "leftovers-survived-kill", { pid: state.pid, graceMs: policy.killGraceMs }),
+          { type: "kill-tree", pid: state.pid },
+        ];
         const status = state.status ?? { code: null, signal: "SIGKILL" };
         const step = finishStop(withState(model, { ...state, status }), { ...state, status, exitedAt: state.exitedAt ?? event.at }, event.at, policy);
         return { model: step.model, effects: [...effects, ...step.effects] };

@@ -6,8 +6,7 @@ import { transition } from "./machine.js";
 import { initialModel, type Model, type Policy } from "./state.js";
 import { spawnApp } from "../child/spawn.js";
 import type { Handoff } from "../child/handoff.js";
-import { killTree, signalApp, signalDescendants } from "../child/kill-tree.js";
-import { Reaper } from "../reaper/reaper.js";
+import { ProcessTree } from "../child/tree.js";
 import type { Libc } from "../sys/libc.js";
 
 /** What the runner needs from its surroundings. */
@@ -16,7 +15,7 @@ export interface RunnerOptions {
   args: readonly string[];
   policy: Policy;
   log: Logger;
-  /** The syscalls the reaper needs, loaded on first use (null if they cannot be). */
+  /** The syscalls the process tree needs, loaded on first use (null if they cannot be). */
   libc: () => Libc | null;
   /** Listening sockets handed to every generation, through the exec shim (--listen). */
   handoff?: Pick<Handoff, "spawnVia" | "drain">;
@@ -36,14 +35,14 @@ export class Runner {
   private dispatching = false;
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private endDrain: (() => void) | null = null;
-  /** Pids Node spawned and will wait for itself: the reaper must never touch these. */
-  private readonly owned = new Set<number>();
-  private readonly reaper: Reaper;
+  /** Reaping, counting, signalling and killing: everything below pidone. */
+  private readonly tree: ProcessTree;
   private readonly listeners = new Set<(s: StatusSnapshot) => void>();
   private exited = false;
 
   constructor(private readonly opts: RunnerOptions) {
-    this.reaper = new Reaper(opts.libc, this.owned);
+    const { log } = opts;
+    this.tree = new ProcessTree(opts.libc, { warn: (f) => log.warn(f), debug: (f) => log.debug(f) });
   }
 
   /** Feed one event. Events raised while effects run are queued, never nested. */
@@ -69,9 +68,9 @@ export class Runner {
 
   /** Reap orphans; while a generation is stopping, report when nothing of it is left. Runs on SIGCHLD. */
   onChildSignal = (): void => {
-    const { reaped, remaining } = this.reaper.reap();
-    if (reaped.length > 0) this.opts.log.debug({ event: "reaped", count: reaped.length, pids: reaped.slice(0, 20) });
-    if (remaining === 0 && this.model.state.kind === "stopping") this.dispatch({ type: "tree-empty", at: now() });
+    const { reaped, empty } = this.tree.reap();
+    if (reaped.length > 0 && this.opts.log.isLevelEnabled("debug")) this.opts.log.debug({ event: "reaped", count: reaped.length, pids: reaped.slice(0, 20) });
+    if (empty && this.model.state.kind === "stopping") this.dispatch({ type: "tree-empty", at: now() });
   };
 
   /** The current status, for `pidone status`. */
@@ -98,7 +97,7 @@ export class Runner {
   /** Emergency stop for when the machine itself failed: kill everything, synchronously. */
   killEverything(): void {
     const s = this.model.state;
-    killTree(s.kind === "running" || s.kind === "draining" || s.kind === "stopping" ? s.pid : null);
+    this.tree.kill(s.kind === "running" || s.kind === "draining" || s.kind === "stopping" ? s.pid : null);
   }
 
   private run(effect: Effect): void {
@@ -111,7 +110,7 @@ export class Runner {
         return this.spawn();
       case "signal":
         try {
-          const sent = signalApp(effect.pid, effect.signal as NodeJS.Signals, effect.scope);
+          const sent = this.tree.signalApp(effect.pid, effect.signal as NodeJS.Signals, effect.scope);
           if (sent !== effect.signal) log.debug({ event: "signal-translated", signal: effect.signal, sent, pid: effect.pid, reason: "app does not catch it; its group is orphaned" });
         } catch (err) {
           log.warn({ event: "signal-failed", signal: effect.signal, pid: effect.pid, error: (err as Error).message });
@@ -120,8 +119,9 @@ export class Runner {
       case "sweep":
         return this.sweep(effect.signal as NodeJS.Signals);
       case "kill-tree": {
-        const killed = killTree(effect.pid);
-        log.debug({ event: "killed-tree", pid: effect.pid, killed });
+        const t0 = now();
+        const { killed, passes } = this.tree.kill(effect.pid);
+        log.debug({ event: "killed-tree", pid: effect.pid, killed, passes, ms: Math.round(now() - t0) });
         // SIGKILLed processes report through SIGCHLD; check now in case all were already zombies.
         this.onChildSignal();
         return;
@@ -166,7 +166,7 @@ export class Runner {
     const pid = spawnApp(this.opts.command, this.opts.args, {
       onExit: (status) => {
         // libuv has collected this pid: it is no longer Node's, and may be reused by an orphan.
-        this.owned.delete(pidRef);
+        this.tree.release(pidRef);
         this.dispatch({ type: "app-exited", pid: pidRef, status, at: now() });
         this.onChildSignal();
       },
@@ -174,18 +174,19 @@ export class Runner {
     }, this.opts.handoff?.spawnVia(), this.opts.terminal);
     const pidRef = pid ?? -1;
     if (pid === null) return;
-    this.owned.add(pid);
+    this.tree.adopt(pid);
     this.dispatch({ type: "spawned", pid, at: now() });
   }
 
   private sweep(signal: NodeJS.Signals): void {
-    const { remaining } = this.reaper.reap();
-    if (remaining === 0) {
+    const { empty, signalled } = this.tree.sweep(signal);
+    if (empty) {
       this.dispatch({ type: "tree-empty", at: now() });
       return;
     }
-    const n = signalDescendants(signal);
-    this.opts.log.debug({ event: "sweep", signal, signalled: n, remaining });
+    this.opts.log.debug({ event: "sweep", signal, signalled });
+    // SIGKILLed processes report through SIGCHLD; check now in case all were already zombies.
+    if (signal === "SIGKILL") this.onChildSignal();
   }
 
   private cancel(name: string): void {

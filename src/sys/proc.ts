@@ -21,19 +21,26 @@ export function parseStat(text: string): ProcInfo | null {
   return { pid, ppid, pgid, state };
 }
 
-/** Every process visible in /proc (a PID namespace shows only its own). */
-export function listProcesses(): ProcInfo[] {
-  const out: ProcInfo[] = [];
+/** Visit every process visible in /proc (a PID namespace shows only its own) as it is read, in
+ *  the order /proc lists them (ascending pids). */
+export function eachProcess(visit: (p: ProcInfo) => void): void {
   for (const name of readdirSync("/proc")) {
     const c = name.charCodeAt(0);
     if (c < 48 || c > 57) continue;
+    let info: ProcInfo | null;
     try {
-      const info = parseStat(readFileSync(`/proc/${name}/stat`, "latin1"));
-      if (info) out.push(info);
+      info = parseStat(readFileSync(`/proc/${name}/stat`, "latin1"));
     } catch {
-      // The process exited between readdir and read: nothing to do.
+      continue; // The process exited between readdir and read: nothing to do.
     }
+    if (info) visit(info);
   }
+}
+
+/** Every process visible in /proc (a PID namespace shows only its own). */
+export function listProcesses(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  eachProcess((p) => out.push(p));
   return out;
 }
 

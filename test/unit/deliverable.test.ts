@@ -2,7 +2,7 @@
 // does not (its process group is orphaned, so the kernel would discard the default stop).
 import { afterEach, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { deliverable } from "../../src/child/kill-tree.js";
+import { deliverable } from "../../src/child/tree.js";
 import { catchesSignal } from "../../src/sys/proc.js";
 
 const children: ChildProcess[] = [];

@@ -307,14 +307,25 @@ describe("machine: stopping", () => {
     ["stop SIGQUIT, group scope", [ev.stop("SIGQUIT", 10)], {}],
     ["stop SIGTERM, child scope", [ev.stop("SIGTERM", 10)], { signalScope: "child" as const }],
     ["restart, child scope", [ev.restart("signal", 10)], { signalScope: "child" as const }],
-    ["stop SIGTERM, then the deadline killed", [ev.stop("SIGTERM", 10), ev.timer("stop-deadline", 1, 5010)], {}],
-    ["stop SIGTERM, then a second SIGTERM killed", [ev.stop("SIGTERM", 10), ev.stop("SIGTERM", 11)], {}],
   ])("app-exited after %s -> SIGTERM to every leftover, group members included", (_name, events, over) => {
     // A process forked just after the group signal never got it: leftovers all get SIGTERM.
     const r = feed([...RUNNING, ...events, ev.exited(100, sig("SIGTERM"), 6000)], { policy: policy(over) });
     expect(acts(r.last)).toEqual([{ type: "sweep", signal: "SIGTERM" }]);
     expect(stateOf(r.model, "stopping")).toMatchObject({ status: sig("SIGTERM"), exitedAt: 6000 });
     expect(r.model.ctx.lastExit).toEqual(sig("SIGTERM"));
+  });
+
+  it.each([
+    ["stop SIGTERM, then the deadline killed", [ev.stop("SIGTERM", 10), ev.timer("stop-deadline", 1, 5010)], {}],
+    ["stop SIGTERM, then a second SIGTERM killed", [ev.stop("SIGTERM", 10), ev.stop("SIGTERM", 11)], {}],
+    ["restart, then the deadline killed", [ev.restart("signal", 10), ev.timer("stop-deadline", 1, 5010)], {}],
+    ["stop SIGINT, then a second SIGINT killed, child scope", [ev.stop("SIGINT", 10), ev.stop("SIGINT", 11)], { signalScope: "child" as const }],
+  ])("app-exited after %s -> the sweep after the kill is SIGKILL", (_name, events, over) => {
+    // Once SIGKILL went out, a process forked during the kill passes must get SIGKILL as well:
+    // SIGTERM would leave it to a kill grace that no longer kills.
+    const r = feed([...RUNNING, ...events, ev.exited(100, sig("SIGKILL"), 6000)], { policy: policy(over) });
+    expect(acts(r.last)).toEqual([{ type: "sweep", signal: "SIGKILL" }]);
+    expect(stateOf(r.model, "stopping")).toMatchObject({ status: sig("SIGKILL"), exitedAt: 6000, killed: true });
   });
 
   it("tree-empty before the app exited is ignored", () => {
@@ -525,18 +536,32 @@ describe("machine: impatient stops and the stop deadline", () => {
   it("kill-grace while the app never reported its exit -> carry on as if it died of SIGKILL", () => {
     const r = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.timer("stop-deadline", 1, 5010), ev.timer("kill-grace", 1, 7010)]);
     expect(logs(r.last, "leftovers-survived-kill")[0]?.level).toBe("error");
-    expect(acts(r.last)).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "app-exited", status: sig("SIGKILL") } }]);
+    expect(acts(r.last)).toEqual([{ type: "kill-tree", pid: 100 }, ...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "app-exited", status: sig("SIGKILL") } }]);
     expect(exitCode({ kind: "app-exited", status: sig("SIGKILL") })).toBe(137);
   });
 
   it("kill-grace after the app exited -> carry on with its real status", () => {
     const r = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.exited(100, code(0), 20), ev.timer("stop-deadline", 1, 5010), ev.timer("kill-grace", 1, 7010)]);
-    expect(acts(r.last)).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "app-exited", status: code(0) } }]);
+    expect(acts(r.last)).toEqual([{ type: "kill-tree", pid: 100 }, ...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "app-exited", status: code(0) } }]);
   });
 
   it("kill-grace during a restart -> the next generation is spawned", () => {
     const r = feed([...RUNNING, ev.restart("signal", 10), ev.timer("stop-deadline", 1, 5010), ev.timer("kill-grace", 1, 7010)]);
-    expect(acts(r.last)).toEqual([...CANCEL_STOP_TIMERS, { type: "spawn", generation: 2 }]);
+    expect(acts(r.last)).toEqual([{ type: "kill-tree", pid: 100 }, ...CANCEL_STOP_TIMERS, { type: "spawn", generation: 2 }]);
+  });
+
+  it.each([
+    ["after the deadline, app never reported", [ev.stop("SIGTERM", 10), ev.timer("stop-deadline", 1, 5010)]],
+    ["after a second SIGTERM, app exited", [ev.stop("SIGTERM", 10), ev.stop("SIGTERM", 11), ev.exited(100, sig("SIGKILL"), 12)]],
+    ["after a crash cleanup's deadline", [ev.exited(100, code(3), 10), ev.timer("stop-deadline", 1, 5010)]],
+    ["during a restart, after a second stop signal", [ev.restart("signal", 10), ev.stop("SIGTERM", 11), ev.stop("SIGINT", 12)]],
+  ])("kill grace kills again before giving up (%s)", (_name, events) => {
+    // A process forked while the kill passes ran got no SIGKILL: the grace must not just wait.
+    const r = feed([...RUNNING, ...events, ev.timer("kill-grace", 1, 7010)]);
+    const a = acts(r.last);
+    expect(a[0]).toEqual({ type: "kill-tree", pid: 100 });
+    expect(a.slice(1, 3)).toEqual(CANCEL_STOP_TIMERS);
+    expect(r.model.state.kind).not.toBe("stopping");
   });
 
   it("kill-grace with a stale token is ignored", () => {
