@@ -50,7 +50,11 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   const policy: Policy = {
     signalScope: config.signalScope, stopSignal: config.stopSignal, stopTimeoutMs: config.stopTimeoutMs, restart: config.restart,
     maxRestarts: config.maxRestarts, restartWindowMs: config.restartWindowMs, ...BACKOFF, drain: handoff?.drains ?? false,
+    overlap: config.overlap !== undefined, readyTimeoutMs: config.overlap?.readyTimeoutMs ?? 0,
   };
+  if (config.overlap && handoff && !handoff.steersAll) {
+    throw new ConfigError("--overlap: this kernel cannot steer connections between two sockets (SO_ATTACH_REUSEPORT_CBPF, Linux 4.5+)");
+  }
   const onExit = (outcome: Outcome) => {
     const code = exitCode(outcome);
     log.info({ event: "exit", code, reason: outcome.kind, ...("status" in outcome ? { status: outcome.status } : {}) });
@@ -68,7 +72,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   closers.push(() => sources.closeAll());
   // isatty(0), judged once: node:tty is loaded already (log.ts), so this costs nothing without a terminal.
   const terminal = isatty(0);
-  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, handoff, terminal });
+  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, handoff, terminal, readiness: config.overlap?.readiness });
 
   // From here on PID 1 must not die by accident: an internal error stops the app, then exits 1.
   const internal = (err: unknown) => {

@@ -14,11 +14,13 @@
 // LISTEN_PID must be the app's own pid, so each generation starts through the exec shim
 // (child/exec-shim.ts). Without --listen there is no shim and nothing of this runs.
 import { unlinkSync } from "node:fs";
+import net from "node:net";
 import type { Logger } from "pino";
 import { BindError, ConfigError } from "../errors.js";
 import { describeBindError, fdName, type ListenAddress } from "../cli/listen-address.js";
 import { loadSockets, type Sockets } from "../sys/sockets.js";
 import type { SpawnVia } from "./spawn.js";
+import type { Readiness } from "../cli/config.js";
 import { execShim } from "./exec-shim.js";
 
 
@@ -32,6 +34,13 @@ const DRAIN_POLL_MS = 5;
  *  next generation to take over with what is queued there; only those that came in this window
  *  wait on the other socket. */
 const DRAIN_STALL_MS = 100;
+/** How often --overlap looks for the next generation's readiness (only while one starts). */
+const READY_POLL_MS = 10;
+/** Pause between two readiness probes that found it not ready yet. */
+const PROBE_RETRY_MS = 50;
+/** Source ports for readiness probes: above the kernel's default ephemeral range (32768-60999),
+ *  so they rarely collide with a port in use; a collision just retries. */
+const PROBE_PORTS = { low: 61000, high: 65535 };
 
 /** How a drain ended: after `ms`, with `left` connections the old generation did not accept. */
 export interface DrainResult {
@@ -48,9 +57,17 @@ export interface Handoff {
   /** Send new connections to the next generation's sockets, and report once the running one has
    *  accepted everything already queued for it; if it stops accepting, send them back to its
    *  sockets and report what it left. Returns a canceller. */
-  drain(done: (result: DrainResult) => void): () => void;
+  drain(done: (result: DrainResult) => void, handover?: boolean): () => void;
   /** At exit: remove unix socket files. */
   close(): void;
+  /** True when every address has two steerable sockets, as --overlap needs. */
+  readonly steersAll: boolean;
+  /** --overlap: how to spawn the next generation while the current one serves: on the sockets
+   *  new connections do not go to, with a NOTIFY_SOCKET of its own when `readiness` is notify. */
+  spawnNextVia(readiness: Readiness): SpawnVia;
+  /** --overlap: report once the generation started by the last spawnNextVia is ready; a probe
+   *  connection reaches it alone, every client still reaches the current one. Returns a canceller. */
+  awaitReady(readiness: Readiness, done: (how: string) => void): () => void;
 }
 
 /** One --listen address. A TCP one has two sockets in one SO_REUSEPORT group, used by
@@ -88,6 +105,8 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
   const steered = () => listeners.filter((l) => l.fds.length === 2);
   const base = { ...env, LISTEN_FDS: String(listeners.length), LISTEN_FDNAMES: addresses.map(fdName).join(":") };
   const shim = execShim(env);
+  let notify: { fd: number; name: string } | null = null;
+  let notifyCount = 0;
 
   return {
     drains: steered().length > 0,
@@ -105,7 +124,106 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
       }
       return { fds: listeners.map((l) => l.fds[l.slot] as number), env: base, shim };
     },
-    drain(done) {
+    steersAll: listeners.every((l) => l.fds.length === 2),
+    spawnNextVia(readiness) {
+      closeNotify();
+      const env: NodeJS.ProcessEnv = { ...base };
+      if (readiness.kind === "notify") {
+        // One socket per generation: whatever arrives on it comes from that generation.
+        const name = `pidone-notify-${process.pid}-${++notifyCount}`;
+        notify = { fd: sockets.notifySocket(name), name };
+        env.NOTIFY_SOCKET = `@${name}`;
+      }
+      return { fds: listeners.map((l) => l.fds[l.fds.length === 2 ? 1 - l.slot : 0] as number), env, shim };
+    },
+    awaitReady(readiness, done) {
+      let timer: NodeJS.Timeout | null = null;
+      let conn: net.Socket | null = null;
+      let over = false;
+      const l = steered()[0] as Listener;
+      const end = () => {
+        over = true;
+        if (timer) clearTimeout(timer);
+        conn?.destroy();
+        conn = null;
+        closeNotify();
+        // Back to the plain program: every connection to the current generation.
+        steer(l, l.slot);
+      };
+      const finish = (how: string) => {
+        if (over) return;
+        end();
+        done(how);
+      };
+      const later = (fn: () => void, ms: number) => {
+        if (!over) timer = setTimeout(fn, ms);
+      };
+      if (readiness.kind === "notify") {
+        const poll = () => {
+          for (let msg = notify && sockets.receive(notify.fd); msg; msg = notify && sockets.receive(notify.fd)) {
+            if (msg.split("\n").includes("READY=1")) return finish("notify");
+          }
+          later(poll, READY_POLL_MS);
+        };
+        poll();
+        return end;
+      }
+      const next = 1 - l.slot;
+      const a = l.address as Extract<ListenAddress, { kind: "tcp" }>;
+      const host = a.host === "0.0.0.0" || a.host === "::" ? "127.0.0.1" : a.host;
+      const attempt = () => {
+        if (over) return;
+        // A source port of our own, which the steering program recognises.
+        const port = PROBE_PORTS.low + Math.floor(Math.random() * (PROBE_PORTS.high - PROBE_PORTS.low));
+        try {
+          sockets.steerProbe(l.fds[l.slot] as number, l.order.indexOf(l.slot), l.order.indexOf(next), port);
+        } catch (err) {
+          log.error({ event: "probe-steer-failed", error: (err as Error).message });
+          return later(attempt, 100);
+        }
+        const c = net.connect({ host, port: a.port, localPort: port, ...(net.isIPv6(host) ? {} : { localAddress: "127.0.0.1" }) });
+        conn = c;
+        let answered = false;
+        const retry = () => {
+          c.destroy();
+          if (conn === c && !answered) later(attempt, PROBE_RETRY_MS);
+        };
+        c.once("error", retry);
+        c.once("close", retry);
+        c.once("connect", () => {
+          if (readiness.kind === "http") {
+            c.write(`GET ${readiness.path} HTTP/1.1\r\nHost: ${readiness.host}\r\nUser-Agent: pidone-ready\r\nConnection: close\r\n\r\n`);
+            let head = "";
+            c.on("data", (d: Buffer) => {
+              head += d.toString("latin1");
+              const m = /^HTTP\/1\.[01] (\d{3})/.exec(head);
+              if (!m && head.length < 64 && !head.includes("\n")) return;
+              answered = true;
+              const code = m ? Number(m[1]) : 0;
+              if (code >= 200 && code < 400) return finish("http");
+              c.destroy();
+              later(attempt, PROBE_RETRY_MS);
+            });
+            return;
+          }
+          // Accepted once our connection has left the next generation's accept queue: nobody
+          // else's connections go to that socket meanwhile.
+          const fd = l.fds[next] as number;
+          const look = () => {
+            if (over || conn !== c) return;
+            if (sockets.queued(fd) === 0) {
+              answered = true;
+              return finish("accept");
+            }
+            later(look, READY_POLL_MS);
+          };
+          look();
+        });
+      };
+      attempt();
+      return end;
+    },
+    drain(done, handover = false) {
       const started = performance.now();
       const draining = steered().map((l) => ({ l, slot: l.slot }));
       const old = draining.map(({ l, slot }) => l.fds[slot] as number);
@@ -127,7 +245,15 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
       };
       const finish = (left: number, t: number): true => {
         clearInterval(timer);
-        if (left > 0) for (const { l, slot } of draining) steer(l, slot);
+        // In a handover (--overlap) the next generation already serves: what the old one left
+        // queued is flushed (reset, or moved where tcp_migrate_req=1) rather than steered back.
+        if (left > 0) for (const { l, slot } of draining) {
+          if (!handover) steer(l, slot);
+          else {
+            const n = sockets.queued(l.fds[slot] as number);
+            if (n > 0) flush(l, slot, n);
+          }
+        }
         done({ ms: Math.round((t - started) * 100) / 100, left });
         return true;
       };
@@ -146,6 +272,11 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
       }
     },
   };
+
+  function closeNotify(): void {
+    if (notify) sockets.close(notify.fd);
+    notify = null;
+  }
 
   function steer(l: Listener, slot: number): void {
     try {

@@ -235,6 +235,25 @@ export class ProcessTree {
     return { killed: killed.size, passes };
   }
 
+  /** Living processes of the generation whose app was `pid` (--overlap, where another
+   *  generation runs beside it): its process group and its session (the app leads one or the
+   *  other), wherever they were re-parented. A process that made a session of its own is not
+   *  found: it is swept with everything else when pidone stops. */
+  generationMembers(pid: number): number[] {
+    const out: number[] = [];
+    eachLivingDescendant((p) => {
+      if (p.pgid === pid || p.sid === pid) out.push(p.pid);
+    });
+    return out;
+  }
+
+  /** Signal what is left of the generation whose app was `pid`; returns how many were signalled. */
+  signalGeneration(pid: number, signal: NodeJS.Signals): number {
+    let n = 0;
+    for (const p of this.generationMembers(pid)) if (this.signal(p, signal) === "sent") n++;
+    return n;
+  }
+
   /** kill(2) under the errno policy, warning about EPERM. */
   private signal(pid: number, signal: NodeJS.Signals): Delivery {
     const d = sendSignal(pid, signal);

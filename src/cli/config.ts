@@ -42,6 +42,23 @@ export interface Config {
   readyTcp?: Extract<ListenAddress, { kind: "tcp" }>;
   /** /readyz also needs a 2xx/3xx answer from this http:// URL (--ready-http). */
   readyHttp?: string;
+  /** Restarts start the next generation first and switch once it is ready (--overlap). */
+  overlap?: Overlap;
+}
+
+/** How --overlap knows the next generation is ready, judged once here. */
+export type Readiness =
+  /** It sends READY=1 to the NOTIFY_SOCKET pidone gives it (sd_notify). */
+  | { kind: "notify" }
+  /** A GET of `path` through the held socket, routed to it alone, answers 2xx/3xx. */
+  | { kind: "http"; path: string; host: string }
+  /** It accepts a connection pidone routes to it alone (--ready-tcp, or nothing configured). */
+  | { kind: "accept" };
+
+/** --overlap's settings. */
+export interface Overlap {
+  readiness: Readiness;
+  readyTimeoutMs: number;
 }
 
 /** Log levels accepted by --log-level. */
@@ -69,6 +86,9 @@ export interface RawOptions {
   health?: string;
   readyTcp?: string;
   readyHttp?: string;
+  overlap?: boolean;
+  readyNotify?: boolean;
+  readyTimeout?: string;
 }
 
 /** Defaults, documented in the README's options table. */
@@ -83,6 +103,7 @@ export const DEFAULTS = {
   debounce: "200ms",
   /** For help texts; the path itself comes from defaultControlSocket(). */
   controlSocket: "pidone.sock in $XDG_RUNTIME_DIR, else /run/pidone/, else /tmp/pidone-<uid>/",
+  readyTimeout: "60s",
   logLevel: "info",
   logFormat: "auto",
   ignore: ["**/.git/**", "**/node_modules/**", "**/__pycache__/**", "**/*.pyc", "**/*.swp", "**/*~", "**/.restart_trigger"],
@@ -242,6 +263,27 @@ export function normalizeConfig(
   return Object.freeze({ ...config, ...normalizeHandoff(raw, env, cwd) });
 }
 
+/** --overlap needs TCP --listen addresses (the steering between two generations' sockets) and
+ *  no unix one (a single shared socket cannot be steered). */
+function normalizeOverlap(
+  raw: RawOptions, env: NodeJS.ProcessEnv, from: string, listen: readonly ListenAddress[],
+  given: { notify: boolean; http: string | undefined; tcp: boolean },
+): Overlap {
+  if (listen.length === 0) throw new ConfigError(`${from}: needs --listen (PIDONE_LISTEN) with a TCP address: the next generation starts on a socket of its own`);
+  const unix = listen.find((a) => a.kind === "unix");
+  if (unix) throw new ConfigError(`${from}: --listen ${unix.text} is a unix socket, which cannot be steered between two generations (use TCP addresses with --overlap)`);
+  const timeout = pick(raw.readyTimeout, env, { flag: "--ready-timeout", env: "PIDONE_READY_TIMEOUT" });
+  const readyTimeoutMs = parseDuration(timeout.value === undefined ? DEFAULTS.readyTimeout : String(timeout.value), "s", timeout.value === undefined ? "--ready-timeout (default)" : timeout.from);
+  if (readyTimeoutMs === 0) throw new ConfigError(`${timeout.from}: must be above 0`);
+  let readiness: Readiness = { kind: "accept" };
+  if (given.notify) readiness = { kind: "notify" };
+  else if (given.http !== undefined) {
+    const url = new URL(given.http);
+    readiness = { kind: "http", path: `${url.pathname}${url.search}`, host: url.host };
+  }
+  return { readiness, readyTimeoutMs };
+}
+
 /** --listen, --health, --ready-tcp and --ready-http. Only the options given appear in the result. */
 function normalizeHandoff(raw: RawOptions, env: NodeJS.ProcessEnv, cwd: string): Partial<Config> {
   const out: Partial<Config> = {};
@@ -264,9 +306,20 @@ function normalizeHandoff(raw: RawOptions, env: NodeJS.ProcessEnv, cwd: string):
     if (a.kind !== "tcp") throw new ConfigError(`${tcp.from}: '${String(tcp.value)}' is not a TCP address (use PORT or HOST:PORT)`);
     out.readyTcp = a;
   }
+  const overlap = raw.overlap === true ? { on: true, from: "--overlap" }
+    : env.PIDONE_OVERLAP !== undefined ? { on: parseBool(env.PIDONE_OVERLAP, "PIDONE_OVERLAP"), from: "PIDONE_OVERLAP" } : { on: false, from: "" };
   const http = pick(raw.readyHttp, env, { flag: "--ready-http", env: "PIDONE_READY_HTTP" });
-  if (http.value !== undefined && String(http.value).trim() !== "") {
-    const text = String(http.value).trim();
+  const httpText = http.value === undefined ? "" : String(http.value).trim();
+  if (overlap.on && httpText.startsWith("/")) {
+    // --overlap probes through the held socket, so a path is enough; /readyz (with --health)
+    // then asks the serving generation on the first --listen address.
+    const first = listen.find((a) => a.kind === "tcp");
+    if (first && first.kind === "tcp") {
+      const host = first.host === "0.0.0.0" || first.host === "::" ? "127.0.0.1" : first.family === 6 ? `[${first.host}]` : first.host;
+      out.readyHttp = new URL(httpText, `http://${host}:${first.port}`).href;
+    }
+  } else if (httpText !== "") {
+    const text = httpText;
     let url: URL | null = null;
     try {
       url = new URL(text);
@@ -276,7 +329,11 @@ function normalizeHandoff(raw: RawOptions, env: NodeJS.ProcessEnv, cwd: string):
     if (url === null || url.protocol !== "http:") throw new ConfigError(`${http.from}: invalid URL '${text}' (use an http:// URL, e.g. http://127.0.0.1:8000/healthz)`);
     out.readyHttp = url.href;
   }
-  if (!out.health && (out.readyTcp || out.readyHttp)) {
+  if (overlap.on) out.overlap = normalizeOverlap(raw, env, overlap.from, listen, { notify: raw.readyNotify === true || (env.PIDONE_READY_NOTIFY !== undefined && parseBool(env.PIDONE_READY_NOTIFY, "PIDONE_READY_NOTIFY")), http: out.readyHttp, tcp: out.readyTcp !== undefined });
+  else if (raw.readyNotify === true || raw.readyTimeout !== undefined) {
+    throw new ConfigError(`${raw.readyNotify === true ? "--ready-notify" : "--ready-timeout"}: only with --overlap (PIDONE_OVERLAP=1)`);
+  }
+  if (!out.health && !out.overlap && (out.readyTcp || out.readyHttp)) {
     throw new ConfigError(`${out.readyTcp ? tcp.from : http.from}: a readiness check needs --health (PIDONE_HEALTH), which serves /readyz`);
   }
   return out;

@@ -21,10 +21,15 @@ export type Event =
   | { type: "timer"; name: TimerName; token: number; at: number }
   /** The drain armed with `token` ended: `left` connections were never accepted by the old generation. */
   | { type: "drained"; token: number; ms: number; left: number; at: number }
-  | { type: "internal-error"; message: string; at: number };
+  | { type: "internal-error"; message: string; at: number }
+  /** --overlap: the next generation, started while the current one serves, is ready (`how`:
+   *  notify, http, accept). */
+  | { type: "next-ready"; token: number; how: string; at: number }
+  /** Nothing is left of the generation whose app was `pid` (its session and process group). */
+  | { type: "generation-gone"; pid: number; at: number };
 
 /** Timers the machine arms; a fired timer carries the token it was armed with. */
-export type TimerName = "stop-deadline" | "kill-grace" | "backoff" | "drain-deadline";
+export type TimerName = "stop-deadline" | "kill-grace" | "backoff" | "drain-deadline" | "ready-deadline";
 
 /** Why pidone is ending; `exit-code.ts` maps each to a number. */
 export type Outcome =
@@ -39,7 +44,16 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 
 /** What the machine asks the runner to do; the runner performs them in order. */
 export type Effect =
-  | { type: "spawn"; generation: number }
+  /** Start a generation. `next`: while the current one still serves (--overlap), on the
+   *  sockets new connections do not go to. */
+  | { type: "spawn"; generation: number; next?: true }
+  /** --overlap: report `next-ready` with `token` once generation `pid` is ready. */
+  | { type: "await-ready"; pid: number; token: number }
+  /** Stop watching for readiness. */
+  | { type: "end-ready" }
+  /** Send `signal` to what is left of the generation whose app was `pid` (its process group and
+   *  session), and report `generation-gone` once nothing is; the other generation is untouched. */
+  | { type: "sweep-generation"; pid: number; signal: string }
   /** Send `signal` to the app: its process group, or only the direct child. */
   | { type: "signal"; pid: number; signal: string; scope: "group" | "child" }
   /** After the app exited: send `signal` to every descendant still alive; report `tree-empty`
@@ -49,7 +63,7 @@ export type Effect =
   | { type: "kill-tree"; pid: number }
   /** Steer new connections to the next generation's sockets (--listen) and report `drained` once
    *  the running generation has accepted what was queued for it. */
-  | { type: "drain"; token: number }
+  | { type: "drain"; token: number; handover?: true }
   /** Stop watching a drain that no longer matters. */
   | { type: "end-drain" }
   | { type: "set-timer"; name: TimerName; ms: number; token: number }
@@ -66,6 +80,16 @@ export interface StatusSnapshot {
   restarts: number;
   lastExit: ExitStatus | null;
   lastRestartReason: string | null;
+  /** Restarts that failed, the current generation serving on (--overlap). */
+  failedRestarts: number;
+  lastRestartFailure: RestartFailure | null;
+}
+
+/** Why a restart failed and the old generation kept serving (--overlap). */
+export interface RestartFailure {
+  reason: string;
+  /** The next generation's exit status, when it exited. */
+  status: ExitStatus | null;
 }
 
 /** Something that accepts events: the only thing a source is given. */

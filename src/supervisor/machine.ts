@@ -2,7 +2,7 @@
 // Pure: no I/O, no clocks (time comes in on events), no node:* imports. Every restart source,
 // every signal and every child exit arrives here as an Event; the runner carries out the Effects.
 import type { Effect, Event, ExitStatus, Outcome } from "./events.js";
-import type { Context, Model, Policy, Request, RestartInfo, State, Then } from "./state.js";
+import type { Context, Model, Policy, Request, RestartInfo, Retiring, State, Then } from "./state.js";
 import { describeStatus, spawnFailureCode } from "../exit-code.js";
 
 /** Result of one transition. */
@@ -16,6 +16,9 @@ const IMPATIENT = new Set(["SIGINT", "SIGTERM"]);
 
 /** Leaving the draining state for any reason: the drain and its deadline no longer matter. */
 const END_DRAIN: Effect[] = [{ type: "end-drain" }, { type: "cancel-timer", name: "drain-deadline" }];
+
+/** Leaving the overlapping state: the readiness check and its deadline no longer matter. */
+const END_READY: Effect[] = [{ type: "end-ready" }, { type: "cancel-timer", name: "ready-deadline" }];
 
 const log = (level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown> = {}): Effect => ({
   type: "log", level, event, fields,
@@ -34,6 +37,10 @@ export function transition(model: Model, event: Event, policy: Policy): Step {
       return fromRunning(model, state, event, policy);
     case "draining":
       return fromDraining(model, state, event, policy);
+    case "overlapping":
+      return fromOverlapping(model, state, event, policy);
+    case "handover":
+      return fromHandover(model, state, event, policy);
     case "stopping":
       return fromStopping(model, state, event, policy);
     case "backoff":
@@ -122,7 +129,8 @@ function fromRunning(model: Model, state: Extract<State, { kind: "running" }>, e
   switch (event.type) {
     case "restart-requested": {
       const request = requestOf(event);
-      const why = log("info", "restart-requested", { source: event.source, ...(event.detail ? { detail: event.detail } : {}), pid: state.pid });
+      const why = log("info", "restart-requested", { source: event.source, ...(event.detail ? { detail: event.detail } : {}), pid: state.pid, ...(policy.overlap ? { overlap: true } : {}) });
+      if (policy.overlap) return beginOverlap(model, state, request, event.at, policy, why);
       if (!policy.drain) return beginStop(model, state, { kind: "respawn", request }, policy.stopSignal, event.at, policy, [why]);
       const token = model.ctx.nextToken;
       const draining: State = { ...state, kind: "draining", request, requestedAt: event.at, token };
@@ -204,6 +212,208 @@ function fromDraining(model: Model, state: Extract<State, { kind: "draining" }>,
     default:
       return same(model);
   }
+}
+
+/** --overlap: start the next generation while this one keeps serving. */
+function beginOverlap(model: Model, state: Live, request: Request, at: number, policy: Policy, why: Effect): Step {
+  const token = model.ctx.nextToken;
+  const next = { generation: model.ctx.generation + 1, pid: null, startedAt: null };
+  const overlapping: State = { kind: "overlapping", ...live(state), next, request, requestedAt: at, token, pending: null };
+  return same(withState(model, overlapping, { nextToken: token + 1 }), [
+    { type: "spawn", generation: next.generation, next: true },
+    { type: "set-timer", name: "ready-deadline", ms: policy.readyTimeoutMs, token },
+    why,
+  ]);
+}
+
+function fromOverlapping(model: Model, state: Extract<State, { kind: "overlapping" }>, event: Event, policy: Policy): Step {
+  const { next } = state;
+  const killNext: Effect[] = next.pid === null ? [] : [{ type: "sweep-generation", pid: next.pid, signal: "SIGKILL" }];
+  switch (event.type) {
+    case "spawned":
+      if (next.pid !== null) return same(model);
+      return same(withState(model, { ...state, next: { ...next, pid: event.pid, startedAt: event.at } }), [
+        { type: "await-ready", pid: event.pid, token: state.token },
+        log("info", "next-spawned", { pid: event.pid, generation: next.generation, servingPid: state.pid }),
+      ]);
+    case "spawn-failed":
+      return restartFailed(model, state, `could not start: ${event.message}`, { code: spawnFailureCode(event.errno), signal: null }, event.at, policy, []);
+    case "next-ready":
+      if (event.token !== state.token || next.pid === null) return same(model);
+      return handOver(model, state, next.pid, next.startedAt ?? event.at, event.how, event.at, policy);
+    case "timer":
+      if (event.token !== state.token || event.name !== "ready-deadline") return same(model);
+      // Not ready in time (hung, or waiting for something that never comes): it never served a
+      // client, so it goes at once, SIGKILL; the current generation was never touched.
+      return restartFailed(model, state, `not ready within ${policy.readyTimeoutMs} ms`, null, event.at, policy, killNext);
+    case "app-exited": {
+      if (event.pid === next.pid) {
+        // A broken edit: it crashed before it was ready. Its leftovers go; the current one serves on.
+        return restartFailed(model, state, "exited before it was ready", event.status, event.at, policy, killNext);
+      }
+      if (event.pid !== state.pid) return same(model);
+      // The serving generation died while the next one was starting: nothing is left to overlap
+      // with. Sweep everything (the unready next generation too) and restart as without --overlap.
+      const step = exitedUnasked(model, state, { kind: "respawn", request: state.request }, state.requestedAt, event, policy);
+      return { model: step.model, effects: [...END_READY, ...killNext, ...step.effects] };
+    }
+    case "restart-requested":
+      // Before the spawn, the spawn under way satisfies it; after, it may have missed the files
+      // the next generation already loaded: one more restart once this one is over.
+      if (next.pid === null) return same(model, [coalesced(event)]);
+      return same(withState(model, { ...state, pending: state.pending ?? requestOf(event) }), [coalesced(event)]);
+    case "stop-requested":
+      return stopDuringOverlap(model, state, event.signal, event.at, policy, next.pid, END_READY);
+    case "forward-signal":
+      return same(model, forward(state.pid, event.signal, policy));
+    default:
+      return same(model);
+  }
+}
+
+/** The next generation failed: it is gone or going, the current one serves on untouched, and
+ *  the failure is reported. A request that came in meanwhile (the fix?) tries again. */
+function restartFailed(
+  model: Model, state: Extract<State, { kind: "overlapping" }>, reason: string, status: ExitStatus | null,
+  at: number, policy: Policy, effects: Effect[],
+): Step {
+  const running: State = { kind: "running", ...live(state) };
+  const failure = { reason, status };
+  let step: Step = {
+    model: withState(model, running, { failedRestarts: model.ctx.failedRestarts + 1, lastRestartFailure: failure }),
+    effects: [...END_READY, ...effects, log("warn", "restart-failed", {
+      source: state.request.source, reason, status: describeStatus(status), nextPid: state.next.pid, servingPid: state.pid,
+      ms: round(at - state.requestedAt),
+    })],
+  };
+  if (state.pending) step = chain(step, { type: "restart-requested", ...state.pending, at }, policy);
+  return step;
+}
+
+/** The next generation is ready: new connections go to it, the old one drains, then stops. */
+function handOver(
+  model: Model, state: Extract<State, { kind: "overlapping" }>, pid: number, startedAt: number, how: string, at: number, policy: Policy,
+): Step {
+  const token = model.ctx.nextToken;
+  const old: Retiring = { pid: state.pid, generation: state.generation, phase: "draining", status: null, exitedAt: null, killed: false };
+  const handover: State = {
+    kind: "handover", generation: state.next.generation, pid, startedAt, old, request: state.request,
+    requestedAt: state.requestedAt, readyAt: at, how, token, pending: state.pending,
+  };
+  return same(withState(model, handover, { nextToken: token + 1, generation: state.next.generation, lastStartedAt: startedAt }), [
+    ...END_READY,
+    // The drain steers new connections to the next generation's socket first.
+    { type: "drain", token, handover: true },
+    { type: "set-timer", name: "drain-deadline", ms: policy.stopTimeoutMs, token },
+    log("info", "next-ready", { pid, how, readyMs: round(at - startedAt), oldPid: state.pid }),
+  ]);
+}
+
+function fromHandover(model: Model, state: Extract<State, { kind: "handover" }>, event: Event, policy: Policy): Step {
+  const { old } = state;
+  const endDrain = old.phase === "draining" ? END_DRAIN : [];
+  switch (event.type) {
+    case "drained":
+      if (event.token !== state.token || old.phase !== "draining") return same(model);
+      return stopOld(model, state, policy, log(event.left > 0 ? "warn" : "debug", "drained", { pid: old.pid, ms: event.ms, ...(event.left > 0 ? { notAccepted: event.left } : {}) }));
+    case "timer":
+      if (event.token !== state.token) return same(model);
+      if (event.name === "drain-deadline" && old.phase === "draining") {
+        return stopOld(model, state, policy, log("warn", "drain-timeout", { pid: old.pid, ms: round(event.at - state.readyAt) }));
+      }
+      if (event.name === "stop-deadline" && old.phase === "stopping" && !old.killed) {
+        return same(withState(model, { ...state, old: { ...old, killed: true } }), [
+          log("warn", "stop-timeout", { pid: old.pid, stopTimeoutMs: policy.stopTimeoutMs, retiring: true }),
+          { type: "sweep-generation", pid: old.pid, signal: "SIGKILL" },
+          { type: "set-timer", name: "kill-grace", ms: policy.killGraceMs, token: state.token },
+        ]);
+      }
+      if (event.name === "kill-grace") {
+        const step = finishHandover(model, state, event.at, policy);
+        return { model: step.model, effects: [log("error", "leftovers-survived-kill", { pid: old.pid, graceMs: policy.killGraceMs }), ...step.effects] };
+      }
+      return same(model);
+    case "app-exited":
+      if (event.pid === old.pid && old.status === null) {
+        // It went (asked, or by itself during its drain): sweep what it left; the next one serves.
+        const retiring: Retiring = { ...old, phase: "stopping", status: event.status, exitedAt: event.at };
+        const arm: Effect[] = old.phase === "draining" ? [{ type: "set-timer", name: "stop-deadline", ms: policy.stopTimeoutMs, token: state.token }] : [];
+        return same(withState(model, { ...state, old: retiring }), [
+          ...endDrain,
+          log("info", "app-exited", { pid: old.pid, status: describeStatus(event.status), retired: true, stopMs: round(event.at - state.readyAt) }),
+          ...arm,
+          { type: "sweep-generation", pid: old.pid, signal: old.killed ? "SIGKILL" : "SIGTERM" },
+        ]);
+      }
+      if (event.pid === state.pid) {
+        // The new generation died during the handover: a crash like any other; everything,
+        // the retiring generation included, is swept before the crash policy decides.
+        const step = exitedUnasked(model, state, { kind: "after-crash" }, event.at, event, policy);
+        return { model: step.model, effects: [...endDrain, ...step.effects] };
+      }
+      return same(model);
+    case "generation-gone":
+      if (event.pid !== old.pid || old.status === null) return same(model);
+      return finishHandover(model, state, event.at, policy);
+    case "restart-requested":
+      return same(withState(model, { ...state, pending: state.pending ?? requestOf(event) }), [coalesced(event)]);
+    case "stop-requested": {
+      const alive = old.status === null && !old.killed ? old.pid : null;
+      return stopDuringOverlap(model, state, event.signal, event.at, policy, alive, endDrain);
+    }
+    case "forward-signal":
+      return same(model, forward(state.pid, event.signal, policy));
+    default:
+      return same(model);
+  }
+}
+
+/** The retiring generation has drained (or gave up): signal it. */
+function stopOld(model: Model, state: Extract<State, { kind: "handover" }>, policy: Policy, why: Effect): Step {
+  const { old } = state;
+  if (old.status !== null) return same(withState(model, { ...state, old: { ...old, phase: "stopping" } }), [...END_DRAIN, why]);
+  return same(withState(model, { ...state, old: { ...old, phase: "stopping" } }), [
+    ...END_DRAIN,
+    { type: "signal", pid: old.pid, signal: policy.stopSignal, scope: policy.signalScope },
+    { type: "set-timer", name: "stop-deadline", ms: policy.stopTimeoutMs, token: state.token },
+    why,
+  ]);
+}
+
+/** Nothing of the old generation is left: the new one runs alone; that was the restart. */
+function finishHandover(model: Model, state: Extract<State, { kind: "handover" }>, at: number, policy: Policy): Step {
+  const running: State = { kind: "running", ...live(state) };
+  const r = state.request;
+  let step: Step = {
+    model: withState(model, running, { restarts: model.ctx.restarts + 1, lastRestartReason: r.source }),
+    effects: [
+      { type: "cancel-timer", name: "stop-deadline" },
+      { type: "cancel-timer", name: "kill-grace" },
+      log("info", "restart", {
+        source: r.source, ...(r.detail ? { detail: r.detail } : {}), oldPid: state.old.pid, oldStatus: describeStatus(state.old.status),
+        newPid: state.pid, generation: state.generation, overlap: true, ready: state.how, downMs: 0,
+        readyMs: round(state.readyAt - state.requestedAt), totalMs: round(at - state.requestedAt),
+      }),
+    ],
+  };
+  if (state.pending) step = chain(step, { type: "restart-requested", ...state.pending, at }, policy);
+  return step;
+}
+
+/** A stop while two generations run: the serving one is stopped as usual (its status is the
+ *  exit status), the other gets the same signal; the stop ends when nothing of either is left. */
+function stopDuringOverlap(
+  model: Model, state: Live, signal: string, at: number, policy: Policy, other: number | null, end: Effect[],
+): Step {
+  const step = beginStop(model, state, { kind: "exit", signal }, toApp(signal, policy), at, policy, [
+    log("info", "stopping", { signal, ...sends(signal, policy), pid: state.pid, stopTimeoutMs: policy.stopTimeoutMs, during: "overlap" }),
+  ]);
+  const alsoOther: Effect[] = other === null ? [] : [{ type: "signal", pid: other, signal: toApp(signal, policy), scope: policy.signalScope }];
+  return { model: step.model, effects: [...end, ...alsoOther, ...step.effects] };
+}
+
+function live(state: Live): Live {
+  return { generation: state.generation, pid: state.pid, startedAt: state.startedAt };
 }
 
 function beginStop(
@@ -378,6 +588,13 @@ function onInternalError(model: Model, message: string, at: number, policy: Poli
     case "draining": {
       const step = beginStop(model, state, { kind: "internal-error", message }, policy.stopSignal, at, policy, [why]);
       return { model: step.model, effects: [...END_DRAIN, ...step.effects] };
+    }
+    case "overlapping":
+    case "handover": {
+      // The other generation is swept with everything else once the serving one has exited.
+      const end = state.kind === "overlapping" ? END_READY : state.old.phase === "draining" ? END_DRAIN : [];
+      const step = beginStop(model, live(state), { kind: "internal-error", message }, policy.stopSignal, at, policy, [why]);
+      return { model: step.model, effects: [...end, ...step.effects] };
     }
     case "stopping":
       return same(withState(model, { ...state, then: { kind: "internal-error", message } }), [why]);

@@ -7,6 +7,7 @@ import { initialModel, type Model, type Policy } from "./state.js";
 import { spawnApp } from "../child/spawn.js";
 import type { Handoff } from "../child/handoff.js";
 import { ProcessTree } from "../child/tree.js";
+import type { Readiness } from "../cli/config.js";
 import type { Libc } from "../sys/libc.js";
 
 /** What the runner needs from its surroundings. */
@@ -18,7 +19,9 @@ export interface RunnerOptions {
   /** The syscalls the process tree needs, loaded on first use (null if they cannot be). */
   libc: () => Libc | null;
   /** Listening sockets handed to every generation, through the exec shim (--listen). */
-  handoff?: Pick<Handoff, "spawnVia" | "drain">;
+  handoff?: Pick<Handoff, "spawnVia" | "drain" | "spawnNextVia" | "awaitReady">;
+  /** How --overlap knows the next generation is ready. */
+  readiness?: Readiness;
   /** pidone's stdin is a terminal: each generation is given it (see child/spawn.ts). */
   terminal?: boolean;
   /** Called once, with how pidone ends. */
@@ -37,6 +40,9 @@ export class Runner {
   private endDrain: (() => void) | null = null;
   /** Reaping, counting, signalling and killing: everything below pidone. */
   private readonly tree: ProcessTree;
+  private endReady: (() => void) | null = null;
+  /** Generations being swept while another one runs (--overlap): reported gone once empty. */
+  private readonly sweeping = new Set<number>();
   private readonly listeners = new Set<(s: StatusSnapshot) => void>();
   private exited = false;
 
@@ -71,12 +77,20 @@ export class Runner {
     const { reaped, empty } = this.tree.reap();
     if (reaped.length > 0 && this.opts.log.isLevelEnabled("debug")) this.opts.log.debug({ event: "reaped", count: reaped.length, pids: reaped.slice(0, 20) });
     if (empty && this.model.state.kind === "stopping") this.dispatch({ type: "tree-empty", at: now() });
+    for (const pid of this.sweeping) this.reportIfGone(pid);
   };
+
+  private reportIfGone(pid: number): void {
+    if (this.tree.generationMembers(pid).length > 0) return;
+    this.sweeping.delete(pid);
+    this.dispatch({ type: "generation-gone", pid, at: now() });
+  }
 
   /** The current status, for `pidone status`. */
   snapshot(): StatusSnapshot {
     const { state, ctx } = this.model;
-    const live = state.kind === "running" || state.kind === "draining" || (state.kind === "stopping" && state.status === null);
+    const live = state.kind === "running" || state.kind === "draining" || state.kind === "overlapping" || state.kind === "handover"
+      || (state.kind === "stopping" && state.status === null);
     return {
       state: state.kind,
       pid: live ? state.pid : null,
@@ -85,6 +99,8 @@ export class Runner {
       restarts: ctx.restarts,
       lastExit: ctx.lastExit,
       lastRestartReason: ctx.lastRestartReason,
+      failedRestarts: ctx.failedRestarts,
+      lastRestartFailure: ctx.lastRestartFailure,
     };
   }
 
@@ -97,7 +113,7 @@ export class Runner {
   /** Emergency stop for when the machine itself failed: kill everything, synchronously. */
   killEverything(): void {
     const s = this.model.state;
-    this.tree.kill(s.kind === "running" || s.kind === "draining" || s.kind === "stopping" ? s.pid : null);
+    this.tree.kill(s.kind === "running" || s.kind === "draining" || s.kind === "stopping" || s.kind === "overlapping" || s.kind === "handover" ? s.pid : null);
   }
 
   private run(effect: Effect): void {
@@ -107,7 +123,29 @@ export class Runner {
         log[effect.level]({ event: effect.event, ...effect.fields });
         return;
       case "spawn":
-        return this.spawn();
+        return this.spawn(effect.next === true);
+      case "await-ready": {
+        const { token } = effect;
+        this.endReady?.();
+        const { handoff, readiness } = this.opts;
+        if (!handoff || !readiness) return;
+        this.endReady = handoff.awaitReady(readiness, (how) => {
+          this.endReady = null;
+          this.dispatch({ type: "next-ready", token, how, at: now() });
+        });
+        return;
+      }
+      case "end-ready":
+        this.endReady?.();
+        this.endReady = null;
+        return;
+      case "sweep-generation": {
+        const n = this.tree.signalGeneration(effect.pid, effect.signal as NodeJS.Signals);
+        log.debug({ event: "sweep-generation", pid: effect.pid, signal: effect.signal, signalled: n });
+        this.sweeping.add(effect.pid);
+        this.reportIfGone(effect.pid);
+        return;
+      }
       case "signal":
         try {
           const sent = this.tree.signalApp(effect.pid, effect.signal as NodeJS.Signals, effect.scope);
@@ -144,7 +182,7 @@ export class Runner {
           this.dispatch({ type: "drained", token, ...r, at: now() });
         };
         this.endDrain?.();
-        this.endDrain = this.opts.handoff ? this.opts.handoff.drain(report) : null;
+        this.endDrain = this.opts.handoff ? this.opts.handoff.drain(report, effect.handover === true) : null;
         if (!this.opts.handoff) report({ ms: 0, left: 0 });
         return;
       }
@@ -156,13 +194,16 @@ export class Runner {
         if (this.exited) return;
         this.exited = true;
         this.endDrain?.();
+        this.endReady?.();
         for (const name of [...this.timers.keys()]) this.cancel(name);
         this.opts.onExit(effect.outcome);
         return;
     }
   }
 
-  private spawn(): void {
+  private spawn(next: boolean): void {
+    const { handoff, readiness } = this.opts;
+    const via = handoff ? (next && readiness ? handoff.spawnNextVia(readiness) : handoff.spawnVia()) : undefined;
     const pid = spawnApp(this.opts.command, this.opts.args, {
       onExit: (status) => {
         // libuv has collected this pid: it is no longer Node's, and may be reused by an orphan.
@@ -171,7 +212,7 @@ export class Runner {
         this.onChildSignal();
       },
       onError: (errno, message) => this.dispatch({ type: "spawn-failed", errno, message, at: now() }),
-    }, this.opts.handoff?.spawnVia(), this.opts.terminal);
+    }, via, this.opts.terminal);
     const pidRef = pid ?? -1;
     if (pid === null) return;
     this.tree.adopt(pid);

@@ -1,6 +1,6 @@
 // The supervisor's state: a discriminated union whose data belongs to the state it describes,
 // plus the few counters that outlive any one state (the context).
-import type { ExitStatus, Outcome, RestartSource } from "./events.js";
+import type { ExitStatus, Outcome, RestartFailure, RestartSource } from "./events.js";
 
 /** What a restart was asked for by. A request that arrives before the next generation is spawned
  *  is satisfied by that spawn; one that arrives while a generation is starting waits as
@@ -55,8 +55,47 @@ export type State =
       killed: boolean;
       token: number;
     }
+  /** --overlap: the next generation starts while the current one (pid) keeps serving; new
+   *  connections go to the current one until the next is ready. */
+  | {
+      kind: "overlapping";
+      generation: number;
+      pid: number;
+      startedAt: number;
+      next: { generation: number; pid: number | null; startedAt: number | null };
+      request: Request;
+      requestedAt: number;
+      token: number;
+      pending: Request | null;
+    }
+  /** --overlap: the next generation is ready and gets new connections (pid is now its); the old
+   *  one drains what was queued for it, then is stopped. */
+  | {
+      kind: "handover";
+      generation: number;
+      pid: number;
+      startedAt: number;
+      old: Retiring;
+      request: Request;
+      requestedAt: number;
+      readyAt: number;
+      how: string;
+      token: number;
+      pending: Request | null;
+    }
   | { kind: "backoff"; token: number; delayMs: number; last: ExitStatus; restart: RestartInfo }
   | { kind: "exited"; outcome: Outcome };
+
+/** The generation a handover retires: drained first, then stopped. */
+export interface Retiring {
+  pid: number;
+  generation: number;
+  phase: "draining" | "stopping";
+  /** Null while its app is alive. */
+  status: ExitStatus | null;
+  exitedAt: number | null;
+  killed: boolean;
+}
 
 /** Counters that survive state changes. */
 export interface Context {
@@ -68,6 +107,8 @@ export interface Context {
   lastRestartReason: string | null;
   lastStartedAt: number | null;
   nextToken: number;
+  failedRestarts: number;
+  lastRestartFailure: RestartFailure | null;
 }
 
 /** The whole model the machine transforms. */
@@ -94,12 +135,16 @@ export interface Policy {
   backoffResetMs: number;
   /** Restarts drain the old generation before signalling it (--listen with a TCP socket). */
   drain: boolean;
+  /** Restarts start the next generation first and switch once it is ready (--overlap). */
+  overlap: boolean;
+  /** How long the next generation may take to become ready (--ready-timeout). */
+  readyTimeoutMs: number;
 }
 
 /** The model before the first event. */
 export function initialModel(): Model {
   return {
     state: { kind: "idle" },
-    ctx: { generation: 0, restarts: 0, crashes: [], lastExit: null, lastRestartReason: null, lastStartedAt: null, nextToken: 1 },
+    ctx: { generation: 0, restarts: 0, crashes: [], lastExit: null, lastRestartReason: null, lastStartedAt: null, nextToken: 1, failedRestarts: 0, lastRestartFailure: null },
   };
 }

@@ -7,6 +7,8 @@ export interface ProcInfo {
   pid: number;
   ppid: number;
   pgid: number;
+  /** Session id. */
+  sid: number;
   state: string;
 }
 
@@ -16,9 +18,9 @@ export function parseStat(text: string): ProcInfo | null {
   if (close < 0) return null;
   const pid = Number.parseInt(text, 10);
   const rest = text.slice(close + 2).split(" ");
-  const [state, ppid, pgid] = [rest[0], Number(rest[1]), Number(rest[2])];
+  const [state, ppid, pgid, sid] = [rest[0], Number(rest[1]), Number(rest[2]), Number(rest[3])];
   if (!state || !Number.isFinite(pid) || !Number.isFinite(ppid) || !Number.isFinite(pgid)) return null;
-  return { pid, ppid, pgid, state };
+  return { pid, ppid, pgid, sid: Number.isFinite(sid) ? sid : 0, state };
 }
 
 /** Visit every process visible in /proc (a PID namespace shows only its own) as it is read, in

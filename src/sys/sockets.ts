@@ -20,6 +20,14 @@ export interface Sockets {
   /** Attach to fd's SO_REUSEPORT group a classic BPF program that sends every new connection to
    *  the group's `index`-th socket (sockets are numbered in the order they started listening). */
   steer(fd: number, index: number): void;
+  /** Like steer, except that connections from local TCP port `probePort` go to the group's
+   *  `probeIndex`-th socket: pidone's readiness probe reaches the next generation (--overlap)
+   *  while every client still reaches the current one. */
+  steerProbe(fd: number, index: number, probeIndex: number, probePort: number): void;
+  /** A unix datagram socket bound to the abstract name `name` (no file), for sd_notify. */
+  notifySocket(name: string): number;
+  /** The next datagram waiting on `fd`, or null if none (never blocks). */
+  receive(fd: number): string | null;
   /** Connections in a TCP listener's accept queue: handshake done, not yet accepted (0 if it
    *  cannot be read). */
   queued(fd: number): number;
@@ -46,6 +54,11 @@ const TCP_INFO = 11;
 const TCP_LISTEN = 10;
 const BPF_RET_K = 0x06;
 const SHUT_RD = 0;
+const SOCK_DGRAM = 2;
+const MSG_DONTWAIT = 0x40;
+/** Classic BPF: loads at SKF_NET_OFF + k read the packet from its network (IP) header. */
+const SKF_NET_OFF = 0xfff00000;
+const BPF = { LDB_ABS: 0x30, LDH_ABS: 0x28, LDH_IND: 0x48, LDXB_MSH: 0xb1, RSH_K: 0x74, JEQ_K: 0x15, JA: 0x05, RET_K: 0x06 };
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 
@@ -103,6 +116,7 @@ export function loadSockets(): Sockets {
   const close = lib.func("int close(int fd)");
   const getsockopt = lib.func("int getsockopt(int fd, int level, int name, _Out_ void *value, _Inout_ uint32_t *len)");
   const shutdown = lib.func("int shutdown(int fd, int how)");
+  const recv = lib.func("long recv(int fd, _Out_ void *buf, unsigned long len, int flags)");
   const SockFilter = koffi.struct({ code: "uint16", jt: "uint8", jf: "uint8", k: "uint32" });
   const SockFprog = koffi.struct({ len: "uint16", filter: koffi.pointer(SockFilter) });
   const setFprog = lib.func("setsockopt", "int", ["int", "int", "int", koffi.pointer(SockFprog), "uint32"]);
@@ -155,6 +169,38 @@ export function loadSockets(): Sockets {
       // past the group's end makes the kernel fall back to its hash.
       const prog = { len: 1, filter: [{ code: BPF_RET_K, jt: 0, jf: 0, k: index }] };
       check(setFprog(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, prog, 16) as number, "setsockopt(SO_ATTACH_REUSEPORT_CBPF)");
+    },
+    steerProbe(fd, index, probeIndex, probePort) {
+      // A reuseport program sees the SYN with its data pointer past the TCP header, so the
+      // source port is read from the network header: IPv4 (header length from IHL) or IPv6
+      // (fixed 40 bytes; a SYN from pidone carries no extension headers).
+      const filter = [
+        { code: BPF.LDB_ABS, jt: 0, jf: 0, k: SKF_NET_OFF }, // A = first byte of the IP header
+        { code: BPF.RSH_K, jt: 0, jf: 0, k: 4 }, // A = IP version
+        { code: BPF.JEQ_K, jt: 0, jf: 3, k: 4 },
+        { code: BPF.LDXB_MSH, jt: 0, jf: 0, k: SKF_NET_OFF }, // X = IPv4 header length
+        { code: BPF.LDH_IND, jt: 0, jf: 0, k: SKF_NET_OFF }, // A = TCP source port
+        { code: BPF.JA, jt: 0, jf: 0, k: 1 },
+        { code: BPF.LDH_ABS, jt: 0, jf: 0, k: (SKF_NET_OFF + 40) >>> 0 }, // A = TCP source port (IPv6)
+        { code: BPF.JEQ_K, jt: 0, jf: 1, k: probePort },
+        { code: BPF.RET_K, jt: 0, jf: 0, k: probeIndex },
+        { code: BPF.RET_K, jt: 0, jf: 0, k: index },
+      ];
+      check(setFprog(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, { len: filter.length, filter }, 16) as number, "setsockopt(SO_ATTACH_REUSEPORT_CBPF)");
+    },
+    notifySocket(name) {
+      const fd = check(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0) as number, "socket");
+      // sockaddr_un with sun_path[0] = NUL: the abstract namespace, nothing on disk to clean up.
+      const addr = Buffer.alloc(2 + 1 + Buffer.byteLength(name));
+      addr.writeUInt16LE(AF_UNIX, 0);
+      addr.write(name, 3, "utf8");
+      check(bind(fd, addr, addr.length) as number, "bind", fd);
+      return fd;
+    },
+    receive(fd) {
+      const buf = Buffer.alloc(4096);
+      const n = recv(fd, buf, buf.length, MSG_DONTWAIT) as number;
+      return n < 0 ? null : buf.toString("utf8", 0, n);
     },
     queued(fd) {
       // struct tcp_info: for a listener, tcpi_unacked (offset 24) is the accept queue's length.

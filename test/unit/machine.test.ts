@@ -20,6 +20,8 @@ const POLICY: Policy = {
   backoffMaxMs: 1_000,
   backoffResetMs: 10_000,
   drain: false,
+  overlap: false,
+  readyTimeoutMs: 60_000,
 };
 const policy = (over: Partial<Policy> = {}): Policy => ({ ...POLICY, ...over });
 
@@ -969,5 +971,169 @@ describe("machine: --stop-signal", () => {
   it("a second SIGTERM still kills at once", () => {
     const r = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.stop("SIGTERM", 11)], { policy: QUIT });
     expect(ofType(r.last, "kill-tree")).toHaveLength(1);
+  });
+});
+
+describe("machine: --overlap (the next generation starts while the current one serves)", () => {
+  const OVERLAP = policy({ drain: true, overlap: true, readyTimeoutMs: 3000 });
+  const ready = (token: number, at = 0): Event => ({ type: "next-ready", token, how: "accept", at });
+  const gone = (pid: number, at = 0): Event => ({ type: "generation-gone", pid, at });
+  const END_READY: Effect[] = [{ type: "end-ready" }, { type: "cancel-timer", name: "ready-deadline" }];
+  const END_DRAIN: Effect[] = [{ type: "end-drain" }, { type: "cancel-timer", name: "drain-deadline" }];
+  const run = (events: Event[], from?: Model) => feed(events, { policy: OVERLAP, ...(from ? { from } : {}) });
+  /** Generation 2 (pid 200) spawned at 20 while 100 serves. */
+  const OVERLAPPING: Event[] = [...RUNNING, ev.restart("control", 10), ev.spawned(200, 20)];
+
+  it("restart-requested -> the next generation is spawned first; the current one is not signalled", () => {
+    const r = run([...RUNNING, ev.restart("control", 10)]);
+    expect(acts(r.last)).toEqual([
+      { type: "spawn", generation: 2, next: true },
+      { type: "set-timer", name: "ready-deadline", ms: 3000, token: 1 },
+    ]);
+    expect(logs(r.last, "restart-requested")[0]?.fields).toMatchObject({ overlap: true, pid: 100 });
+    const s = run([ev.spawned(200, 20)], r.model);
+    expect(acts(s.last)).toEqual([{ type: "await-ready", pid: 200, token: 1 }]);
+    expect(stateOf(s.model, "overlapping")).toMatchObject({ pid: 100, next: { generation: 2, pid: 200, startedAt: 20 } });
+    // Status still shows the serving generation.
+    expect(s.model.ctx.generation).toBe(1);
+  });
+
+  it("next-ready -> new connections to it (the drain of the old one), then the old one is signalled, then the restart is done", () => {
+    const r = run([...OVERLAPPING, ready(1, 500)]);
+    expect(acts(r.last)).toEqual([
+      ...END_READY,
+      { type: "drain", token: 2, handover: true },
+      { type: "set-timer", name: "drain-deadline", ms: 5000, token: 2 },
+    ]);
+    expect(stateOf(r.model, "handover")).toMatchObject({ pid: 200, generation: 2, old: { pid: 100, phase: "draining" } });
+    expect(r.model.ctx.generation).toBe(2);
+    const drained = run([ev.drained(2, 0, 510)], r.model);
+    expect(acts(drained.last)).toEqual([
+      ...END_DRAIN,
+      { type: "signal", pid: 100, signal: "SIGTERM", scope: "group" },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 2 },
+    ]);
+    const exited = run([ev.exited(100, code(0), 530)], drained.model);
+    expect(acts(exited.last)).toEqual([{ type: "sweep-generation", pid: 100, signal: "SIGTERM" }]);
+    // A tree-empty (pidone's whole tree) means nothing here: generation 2 runs.
+    expect(run([ev.empty(531)], exited.model).last).toEqual([]);
+    const done = run([gone(100, 540)], exited.model);
+    expect(acts(done.last)).toEqual(CANCEL_STOP_TIMERS);
+    expect(logs(done.last, "restart")[0]?.fields).toMatchObject({
+      source: "control", oldPid: 100, oldStatus: "exit 0", newPid: 200, generation: 2, overlap: true, downMs: 0, readyMs: 490, totalMs: 530,
+    });
+    expect(stateOf(done.model, "running")).toEqual({ kind: "running", generation: 2, pid: 200, startedAt: 20 });
+    expect(done.model.ctx.restarts).toBe(1);
+    expect(ofType(done.effects, "spawn")).toEqual([]);
+  });
+
+  it.each([
+    ["exits before it is ready", ev.exited(200, code(1), 300), "exited before it was ready", "exit 1"],
+    ["is not ready in time", ev.timer("ready-deadline", 1, 3020), "not ready within 3000 ms", null],
+  ] as const)("the next generation %s -> it goes, the current one serves on untouched, the failure is reported", (_what, event, reason, status) => {
+    const r = run([...OVERLAPPING, event]);
+    expect(acts(r.last)).toEqual([...END_READY, { type: "sweep-generation", pid: 200, signal: "SIGKILL" }]);
+    expect(ofType(r.effects, "signal")).toEqual([]);
+    expect(logs(r.last, "restart-failed")[0]).toMatchObject({ level: "warn", fields: { reason, status, nextPid: 200, servingPid: 100, source: "control" } });
+    expect(stateOf(r.model, "running")).toEqual({ kind: "running", generation: 1, pid: 100, startedAt: 0 });
+    expect(r.model.ctx).toMatchObject({ failedRestarts: 1, lastRestartFailure: { reason }, restarts: 0, generation: 1 });
+    // The next request tries again.
+    const again = run([ev.restart("watch", 4000)], r.model);
+    expect(acts(again.last)).toEqual([
+      { type: "spawn", generation: 2, next: true },
+      { type: "set-timer", name: "ready-deadline", ms: 3000, token: 2 },
+    ]);
+  });
+
+  it("a spawn failure of the next generation is a failed restart too", () => {
+    const r = run([...RUNNING, ev.restart("signal", 10), ev.spawnFailed("ENOENT", 11)]);
+    expect(acts(r.last)).toEqual(END_READY);
+    expect(logs(r.last, "restart-failed")[0]?.fields).toMatchObject({ status: "exit 127" });
+    expect(stateOf(r.model, "running")).toMatchObject({ pid: 100 });
+  });
+
+  it("requests: before the spawn satisfied by it; after, one more restart once this one is over (or failed)", () => {
+    const r = run([...RUNNING, ev.restart("control", 10)]);
+    expect(stateOf(run([ev.restart("watch", 11)], r.model).model, "overlapping").pending).toBeNull();
+    const pend = run([ev.spawned(200, 20), ev.restart("watch", 30), ev.restart("signal", 31)], r.model);
+    expect(stateOf(pend.model, "overlapping").pending).toEqual({ source: "watch" });
+    const failed = run([ev.exited(200, code(1), 40)], pend.model);
+    // The pending request (the fix?) starts a new overlap at once.
+    expect(ofType(failed.last, "spawn")).toEqual([{ type: "spawn", generation: 2, next: true }]);
+    const ok = run([ready(1, 40), ev.drained(2, 0, 41), ev.exited(100, code(0), 42), gone(100, 43)], pend.model);
+    expect(ofType(ok.last, "spawn")).toEqual([{ type: "spawn", generation: 3, next: true }]);
+    expect(stateOf(ok.model, "overlapping")).toMatchObject({ pid: 200, next: { generation: 3 } });
+  });
+
+  it("a stop while overlapping stops both; the serving one's status is the exit status", () => {
+    const r = run([...OVERLAPPING, ev.stop("SIGTERM", 30)]);
+    expect(acts(r.last)).toEqual([
+      ...END_READY,
+      { type: "signal", pid: 200, signal: "SIGTERM", scope: "group" },
+      { type: "signal", pid: 100, signal: "SIGTERM", scope: "group" },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 2 },
+    ]);
+    const done = run([ev.exited(200, sig("SIGTERM"), 31), ev.exited(100, code(0), 32), ev.empty(33)], r.model);
+    expect(done.last).toEqual([...CANCEL_STOP_TIMERS, { type: "exit", outcome: { kind: "app-exited", status: code(0) } }]);
+  });
+
+  it("a stop during the handover stops the new one and the old one", () => {
+    const r = run([...OVERLAPPING, ready(1, 40), ev.stop("SIGINT", 41)]);
+    expect(acts(r.last)).toEqual([
+      ...END_DRAIN,
+      { type: "signal", pid: 100, signal: "SIGINT", scope: "group" },
+      { type: "signal", pid: 200, signal: "SIGINT", scope: "group" },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 3 },
+    ]);
+    expect(stateOf(r.model, "stopping")).toMatchObject({ pid: 200, then: { kind: "exit", signal: "SIGINT" } });
+  });
+
+  it("the serving generation dies while the next one starts -> no overlap: everything swept, then a plain respawn", () => {
+    const r = run([...OVERLAPPING, ev.exited(100, code(1), 50)]);
+    expect(acts(r.last)).toEqual([
+      ...END_READY,
+      { type: "sweep-generation", pid: 200, signal: "SIGKILL" },
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 2 },
+      { type: "sweep", signal: "SIGTERM" },
+    ]);
+    const re = run([ev.empty(60)], r.model);
+    expect(ofType(re.last, "spawn")).toEqual([{ type: "spawn", generation: 2 }]);
+    expect(re.model.ctx.crashes).toEqual([]);
+  });
+
+  it("the retiring generation ignores SIGTERM -> its generation is SIGKILLed at the stop deadline; the new one is untouched", () => {
+    const r = run([...OVERLAPPING, ready(1, 40), ev.drained(2, 0, 41), ev.timer("stop-deadline", 2, 5041)]);
+    expect(acts(r.last)).toEqual([
+      { type: "sweep-generation", pid: 100, signal: "SIGKILL" },
+      { type: "set-timer", name: "kill-grace", ms: 2000, token: 2 },
+    ]);
+    const done = run([ev.exited(100, sig("SIGKILL"), 5042), gone(100, 5043)], r.model);
+    expect(ofType(done.effects, "sweep-generation")).toEqual([{ type: "sweep-generation", pid: 100, signal: "SIGKILL" }]);
+    expect(stateOf(done.model, "running")).toMatchObject({ pid: 200 });
+  });
+
+  it("the new generation crashes during the handover -> a crash like any other (everything swept, backoff)", () => {
+    const r = run([...OVERLAPPING, ready(1, 40), ev.exited(200, code(3), 45)]);
+    expect(acts(r.last)).toEqual([
+      ...END_DRAIN,
+      { type: "set-timer", name: "stop-deadline", ms: 5000, token: 3 },
+      { type: "sweep", signal: "SIGTERM" },
+    ]);
+    const b = run([ev.empty(50)], r.model);
+    expect(stateOf(b.model, "backoff").last).toEqual(code(3));
+  });
+
+  it("signals to forward go to the serving generation only", () => {
+    expect(acts(run([...OVERLAPPING, ev.forward("SIGHUP", 30)]).last)).toEqual([{ type: "signal", pid: 100, signal: "SIGHUP", scope: "group" }]);
+    expect(acts(run([...OVERLAPPING, ready(1, 40), ev.forward("SIGHUP", 41)]).last)).toEqual([{ type: "signal", pid: 200, signal: "SIGHUP", scope: "group" }]);
+  });
+
+  it("stale events are ignored: an old token, another pid", () => {
+    const r = run([...OVERLAPPING]);
+    for (const event of [ready(9), ev.timer("ready-deadline", 9), ev.exited(999, code(0)), gone(100), ev.empty()]) {
+      const step = transition(r.model, event, OVERLAP);
+      expect(step.model, event.type).toBe(r.model);
+      expect(step.effects, event.type).toEqual([]);
+    }
   });
 });

@@ -11,12 +11,12 @@ const stat = (pid: number, comm: string, state: string, ppid: number, pgid: numb
 
 describe("parseStat", () => {
   it.each([
-    ["a plain name", stat(1234, "node", "S", 1, 1234), { pid: 1234, ppid: 1, pgid: 1234, state: "S" }],
-    ["a zombie", stat(77, "sh", "Z", 1, 70), { pid: 77, ppid: 1, pgid: 70, state: "Z" }],
-    ["a name with spaces", stat(42, "Web Content", "R", 7, 42), { pid: 42, ppid: 7, pgid: 42, state: "R" }],
-    ["a name with parentheses", stat(43, "my (weird) app", "D", 8, 40), { pid: 43, ppid: 8, pgid: 40, state: "D" }],
-    ["a name that looks like fields", stat(44, "x) S 9 9 9", "T", 2, 44), { pid: 44, ppid: 2, pgid: 44, state: "T" }],
-    ["no trailing newline", stat(45, "py", "S", 3, 45).trimEnd(), { pid: 45, ppid: 3, pgid: 45, state: "S" }],
+    ["a plain name", stat(1234, "node", "S", 1, 1234), { pid: 1234, ppid: 1, pgid: 1234, sid: 1234, state: "S" }],
+    ["a zombie", stat(77, "sh", "Z", 1, 70), { pid: 77, ppid: 1, pgid: 70, sid: 70, state: "Z" }],
+    ["a name with spaces", stat(42, "Web Content", "R", 7, 42), { pid: 42, ppid: 7, pgid: 42, sid: 42, state: "R" }],
+    ["a name with parentheses", stat(43, "my (weird) app", "D", 8, 40), { pid: 43, ppid: 8, pgid: 40, sid: 40, state: "D" }],
+    ["a name that looks like fields", stat(44, "x) S 9 9 9", "T", 2, 44), { pid: 44, ppid: 2, pgid: 44, sid: 44, state: "T" }],
+    ["no trailing newline", stat(45, "py", "S", 3, 45).trimEnd(), { pid: 45, ppid: 3, pgid: 45, sid: 45, state: "S" }],
   ])("%s", (_name, text, expected) => {
     expect(parseStat(text)).toEqual(expected);
   });
@@ -40,10 +40,10 @@ describe("parseStat", () => {
 });
 
 describe("descendantsOf", () => {
-  const p = (pid: number, ppid: number, pgid = pid): ProcInfo => ({ pid, ppid, pgid, state: "S" });
+  const p = (pid: number, ppid: number, pgid = pid): ProcInfo => ({ pid, ppid, pgid, sid: pgid, state: "S" });
   // 1 -> 10 -> 11 -> 12, 1 -> 20 (own group), 10 -> 13 (zombie); 30 -> 31 unrelated; 0 is the kernel.
   const table: ProcInfo[] = [
-    p(1, 0), p(12, 11, 10), p(10, 1), p(11, 10, 10), p(20, 1), { pid: 13, ppid: 10, pgid: 10, state: "Z" }, p(30, 0), p(31, 30),
+    p(1, 0), p(12, 11, 10), p(10, 1), p(11, 10, 10), p(20, 1), { pid: 13, ppid: 10, pgid: 10, sid: 10, state: "Z" }, p(30, 0), p(31, 30),
   ];
   const pids = (list: ProcInfo[]) => list.map((x) => x.pid).sort((a, b) => a - b);
 

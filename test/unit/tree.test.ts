@@ -116,7 +116,7 @@ describe("ProcessTree: the app", () => {
 });
 
 describe("eachLivingDescendant", () => {
-  const P = (pid: number, ppid: number, state = "S"): ProcInfo => ({ pid, ppid, pgid: pid, state });
+  const P = (pid: number, ppid: number, state = "S"): ProcInfo => ({ pid, ppid, pgid: pid, sid: pid, state });
   const walk = (root: number, table: ProcInfo[]) => {
     const seen: number[] = [];
     eachLivingDescendant((p) => seen.push(p.pid), root, (visit) => table.forEach(visit));
