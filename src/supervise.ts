@@ -94,7 +94,8 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     try {
       closers.push(await startControlServer(control, {
         dispatch: runner.dispatch, now, status: () => runner.snapshot(), subscribe: (l) => runner.subscribe(l), log,
-        privateDir: !config.controlSocketExplicit,
+        privateDir: !config.controlSocketExplicit, overlap: config.overlap !== undefined,
+        readiness: { readyTcp: config.readyTcp, readyHttp: config.readyHttp },
       }));
     } catch (err) {
       if (!(err instanceof ControlSocketError)) throw err;

@@ -333,8 +333,6 @@ function normalizeHandoff(raw: RawOptions, env: NodeJS.ProcessEnv, cwd: string):
   else if (raw.readyNotify === true || raw.readyTimeout !== undefined) {
     throw new ConfigError(`${raw.readyNotify === true ? "--ready-notify" : "--ready-timeout"}: only with --overlap (PIDONE_OVERLAP=1)`);
   }
-  if (!out.health && !out.overlap && (out.readyTcp || out.readyHttp)) {
-    throw new ConfigError(`${out.readyTcp ? tcp.from : http.from}: a readiness check needs --health (PIDONE_HEALTH), which serves /readyz`);
-  }
+  // Without --health a check still serves: `pidone restart` waits for it (issue 14).
   return out;
 }

@@ -9,7 +9,7 @@ export const EXEC_SHIM_ARG = "__exec-shim";
 /** What the command line asks for. */
 export type Invocation =
   | { kind: "run"; raw: RawOptions; command: string[] }
-  | { kind: "client"; action: "restart" | "status"; socket?: string; timeout?: string; json: boolean }
+  | { kind: "client"; action: "restart" | "status"; socket?: string; timeout?: string; wait?: string; json: boolean }
   | { kind: "done" };
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -25,7 +25,7 @@ export function parseArgs(argv: readonly string[], version: string): Invocation 
   if (argv[0] === "restart" || argv[0] === "status") return parseClient(argv[0], argv.slice(1), version);
 
   const program = new Command("pidone")
-    .usage("[options] -- <command> [args...]\n       pidone restart [--socket PATH] [--timeout DURATION]\n       pidone status [--socket PATH] [--json]")
+    .usage("[options] -- <command> [args...]\n       pidone restart [--socket PATH] [--timeout DURATION] [--wait ready|running]\n       pidone status [--socket PATH] [--json]")
     .description("PID 1 for containers: runs <command> as its child, forwards signals, reaps zombies, and restarts the app in place on SIGUSR1, a trigger file, file changes, `pidone restart` or a crash.")
     .version(version, "-V, --version")
     .argument("[command...]", "the app and its arguments, passed as-is (no shell)")
@@ -67,11 +67,14 @@ function parseClient(action: "restart" | "status", argv: readonly string[], vers
     .version(version, "-V, --version")
     .addOption(new Option("--socket <path>", `control socket ${env("PIDONE_CONTROL_SOCKET", `, default ${DEFAULTS.controlSocket}`)}`))
     .helpOption("-h, --help", "show this help");
-  if (action === "restart") program.addOption(new Option("--timeout <duration>", "how long to wait for the new app process (default 30s)"));
+  if (action === "restart") {
+    program.addOption(new Option("--timeout <duration>", "how long to wait for the new app process (default 30s)"));
+    program.addOption(new Option("--wait <what>", "ready (default: the new app runs and passes --ready-http/--ready-tcp, or with --overlap was ready) or running"));
+  }
   else program.addOption(new Option("--json", "print JSON"));
   return run(program, argv, (cmd) => {
-    const o = cmd.opts<{ socket?: string; timeout?: string; json?: boolean }>();
-    return { kind: "client", action, socket: o.socket, timeout: o.timeout, json: o.json === true };
+    const o = cmd.opts<{ socket?: string; timeout?: string; wait?: string; json?: boolean }>();
+    return { kind: "client", action, socket: o.socket, timeout: o.timeout, wait: o.wait, json: o.json === true };
   });
 }
 

@@ -3,7 +3,11 @@
 // by a LineSplitter that never holds more than one line's bound.
 
 /** What a client asks. */
-export type ControlRequest = { cmd: "restart"; timeoutMs: number } | { cmd: "status" };
+export type ControlRequest = { cmd: "restart"; timeoutMs: number; wait: RestartWait } | { cmd: "status" };
+
+/** What `restart` waits for: the new generation ready (--ready-http/--ready-tcp, or with
+ *  --overlap its readiness; else running), or only running. */
+export type RestartWait = "ready" | "running";
 
 /** Status as reported to `pidone status`. */
 export interface StatusReport {
@@ -14,12 +18,15 @@ export interface StatusReport {
   restarts: number;
   lastExit: string | null;
   lastRestartReason: string | null;
+  /** Why the last failed restart failed (--overlap), when one did. */
+  lastRestartFailure?: string;
   supervisorPid: number;
 }
 
 /** What the server answers. */
 export type ControlResponse =
-  | { ok: true; pid: number; generation: number }
+  /** `ms`: from the request to the new generation running, or ready. */
+  | { ok: true; pid: number; generation: number; ms?: number }
   | { ok: true; status: StatusReport }
   | { ok: false; error: string };
 
@@ -50,14 +57,16 @@ export function parseRequest(line: string): Parsed<ControlRequest> {
     return extra ? fail(extra) : { ok: true, value: { cmd } };
   }
   if (cmd === "restart") {
-    const extra = unknownField(o, ["cmd", "timeoutMs"]);
+    const extra = unknownField(o, ["cmd", "timeoutMs", "wait"]);
     if (extra) return fail(extra);
+    const w = o.wait ?? "ready";
+    if (w !== "ready" && w !== "running") return fail("field 'wait' must be ready or running");
     const t = o.timeoutMs;
-    if (t === undefined || t === null) return { ok: true, value: { cmd, timeoutMs: DEFAULT_RESTART_TIMEOUT_MS } };
+    if (t === undefined || t === null) return { ok: true, value: { cmd, timeoutMs: DEFAULT_RESTART_TIMEOUT_MS, wait: w } };
     if (typeof t !== "number" || !Number.isInteger(t) || t < 1 || t > MAX_RESTART_TIMEOUT_MS) {
       return fail(`field 'timeoutMs' must be a whole number of milliseconds from 1 to ${MAX_RESTART_TIMEOUT_MS}`);
     }
-    return { ok: true, value: { cmd, timeoutMs: t } };
+    return { ok: true, value: { cmd, timeoutMs: t, wait: w } };
   }
   return fail(`unknown command '${clip(cmd)}' (use restart or status)`);
 }
@@ -69,14 +78,18 @@ export function parseResponse(line: string): Parsed<ControlResponse> {
   const o = obj.value;
   if (o.ok === false) return typeof o.error === "string" ? { ok: true, value: { ok: false, error: clip(o.error, 500) } } : fail("malformed answer: no error text");
   if (o.ok !== true) return fail("malformed answer: no 'ok' field");
-  if (isPid(o.pid) && isCount(o.generation)) return { ok: true, value: { ok: true, pid: o.pid, generation: o.generation } };
+  if (isPid(o.pid) && isCount(o.generation)) {
+    const ms = typeof o.ms === "number" && Number.isFinite(o.ms) && o.ms >= 0 ? { ms: o.ms } : {};
+    return { ok: true, value: { ok: true, pid: o.pid, generation: o.generation, ...ms } };
+  }
   const s = o.status;
   if (typeof s === "object" && s !== null && !Array.isArray(s)) {
     const r = s as Record<string, unknown>;
     const nullOr = (v: unknown, is: (x: unknown) => boolean) => v === null || is(v);
     const str = (x: unknown) => typeof x === "string";
     if (str(r.state) && nullOr(r.pid, isPid) && isCount(r.generation) && nullOr(r.uptimeMs, isCount) && isCount(r.restarts)
-      && nullOr(r.lastExit, str) && nullOr(r.lastRestartReason, str) && isPid(r.supervisorPid)) {
+      && nullOr(r.lastExit, str) && nullOr(r.lastRestartReason, str) && isPid(r.supervisorPid)
+      && (r.lastRestartFailure === undefined || str(r.lastRestartFailure))) {
       return { ok: true, value: { ok: true, status: r as unknown as StatusReport } };
     }
   }

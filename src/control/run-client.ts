@@ -5,7 +5,7 @@ import { parseDuration } from "../cli/config.js";
 import { currentUid, defaultControlSocket, fsProbe } from "../cli/control-socket-path.js";
 import { releaseEarlySignals } from "../sources/signals.js";
 import { CLIENT_EXIT, formatStatus, request } from "./client.js";
-import { DEFAULT_RESTART_TIMEOUT_MS, MAX_RESTART_TIMEOUT_MS } from "./protocol.js";
+import { DEFAULT_RESTART_TIMEOUT_MS, MAX_RESTART_TIMEOUT_MS, type ControlRequest } from "./protocol.js";
 
 /** Run `pidone restart` or `pidone status`; returns the exit code (documented in the README). */
 export async function runClient(inv: Extract<Invocation, { kind: "client" }>): Promise<number> {
@@ -15,7 +15,9 @@ export async function runClient(inv: Extract<Invocation, { kind: "client" }>): P
   const socket = inv.socket ?? process.env.PIDONE_CONTROL_SOCKET ?? defaultControlSocket(process.env, currentUid(), fsProbe);
   const timeoutMs = inv.timeout === undefined ? DEFAULT_RESTART_TIMEOUT_MS : parseDuration(inv.timeout, "s", "--timeout");
   if (timeoutMs < 1 || timeoutMs > MAX_RESTART_TIMEOUT_MS) throw new ConfigError(`--timeout: '${inv.timeout}' is out of range (use 1ms to 1h)`);
-  const req = inv.action === "restart" ? { cmd: "restart" as const, timeoutMs } : { cmd: "status" as const };
+  const wait = (inv.wait ?? "ready").trim().toLowerCase();
+  if (wait !== "ready" && wait !== "running") throw new ConfigError(`--wait: invalid value '${inv.wait}' (use ready or running)`);
+  const req: ControlRequest = inv.action === "restart" ? { cmd: "restart", timeoutMs, wait } : { cmd: "status" };
   // The client's own deadline leaves the server time to report its timeout first.
   const res = await request(socket, req, inv.action === "restart" ? timeoutMs + 2000 : 5000);
   const r = res.response;
@@ -24,7 +26,11 @@ export async function runClient(inv: Extract<Invocation, { kind: "client" }>): P
     return res.code === CLIENT_EXIT.ok ? CLIENT_EXIT.failed : res.code;
   }
   if ("status" in r) process.stdout.write(`${inv.json ? JSON.stringify(r.status) : formatStatus(r.status)}\n`);
-  else process.stdout.write(`${r.pid}\n`);
+  else {
+    // The pid alone on stdout, for scripts; how long it took on stderr, for people.
+    process.stdout.write(`${r.pid}\n`);
+    if (r.ms !== undefined) process.stderr.write(`pidone restart: pid ${r.pid} ${wait} after ${r.ms} ms\n`);
+  }
   return CLIENT_EXIT.ok;
 }
 

@@ -8,7 +8,8 @@ import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from "node:fs
 import path from "node:path";
 import type { Logger } from "pino";
 import type { Dispatch, StatusSnapshot } from "../supervisor/events.js";
-import { LineSplitter, MAX_LINE_BYTES, parseRequest, type ControlResponse, type LineEvent, type StatusReport } from "./protocol.js";
+import { LineSplitter, MAX_LINE_BYTES, parseRequest, type ControlResponse, type LineEvent, type RestartWait, type StatusReport } from "./protocol.js";
+import { readinessProblem, type ReadinessChecks } from "../readiness.js";
 import { describeStatus } from "../exit-code.js";
 import { currentUid } from "../cli/control-socket-path.js";
 import { loadPeerCred, type PeerCred, type ReadPeerCred } from "../sys/peercred.js";
@@ -22,6 +23,10 @@ export interface ControlDeps {
   log: Logger;
   /** The path is the default one: create its directory 0700 and refuse it unless it is ours. */
   privateDir?: boolean;
+  /** --ready-http/--ready-tcp, which `restart` waits for (unless asked to wait only for running). */
+  readiness?: ReadinessChecks;
+  /** --overlap: a new generation takes over only once it is ready. */
+  overlap?: boolean;
 }
 
 /** Why the socket could not be opened (mapped to a ConfigError or a warning by main). */
@@ -48,6 +53,7 @@ export function report(s: StatusSnapshot, now: number): StatusReport {
     restarts: s.restarts,
     lastExit: describeStatus(s.lastExit),
     lastRestartReason: s.lastRestartReason,
+    ...(s.lastRestartFailure ? { lastRestartFailure: `${s.lastRestartFailure.reason}${s.lastRestartFailure.status ? ` (${describeStatus(s.lastRestartFailure.status)})` : ""}` } : {}),
     supervisorPid: process.pid,
   };
 }
@@ -268,7 +274,7 @@ function serve(conn: net.Socket, ctx: Ctx): void {
       const req = parsed.value;
       if (req.cmd === "status") return reply({ ok: true, status: report(deps.status(), deps.now()) });
       rearm(req.timeoutMs + LINGER_MS);
-      cleanup = restart(req.timeoutMs, deps, reply);
+      cleanup = restart(req.timeoutMs, req.wait, deps, reply);
     }
   };
   // Whatever a client sends must not become an uncaught exception: that would stop the app.
@@ -296,27 +302,69 @@ function serve(conn: net.Socket, ctx: Ctx): void {
   });
 }
 
-/** Dispatch a restart and answer once the new generation runs (or fails, or time runs out).
- *  Returns what to undo if the client goes away first (the restart itself goes on). */
-function restart(timeoutMs: number, deps: ControlDeps, reply: (r: ControlResponse) => void): () => void {
-  const before = deps.status().generation;
+/** How often `restart` runs the --ready-http/--ready-tcp check while it waits. */
+const READY_POLL_MS = 100;
+/** One readiness check's own bound. */
+const READY_CHECK_MS = 800;
+
+/** Dispatch a restart and answer once the new generation runs, and is ready when `wait` says so
+ *  (or it failed, or time ran out). Returns what to undo if the client goes away first (the
+ *  restart itself goes on). */
+function restart(timeoutMs: number, wait: RestartWait, deps: ControlDeps, reply: (r: ControlResponse) => void): () => void {
+  const { generation: before, failedRestarts: failedBefore } = deps.status();
+  const started = deps.now();
   let unsubscribe = (): void => {};
-  const finish = (r: ControlResponse) => {
+  let checking: NodeJS.Timeout | null = null;
+  let over = false;
+  const stop = () => {
+    over = true;
     clearTimeout(timer);
+    if (checking) clearTimeout(checking);
     unsubscribe();
+  };
+  const finish = (r: ControlResponse) => {
+    if (over) return;
+    stop();
     reply(r);
   };
-  const timer = setTimeout(() => finish({ ok: false, error: `no new app process within ${timeoutMs} ms` }), timeoutMs);
+  const ok = (s: StatusSnapshot) => finish({ ok: true, pid: s.pid as number, generation: s.generation, ms: Math.round(deps.now() - started) });
+  const checks = deps.readiness;
+  // With --overlap the machine itself waits for readiness before the next generation takes over.
+  const needCheck = wait === "ready" && !deps.overlap && checks !== undefined && (checks.readyHttp !== undefined || checks.readyTcp !== undefined);
+  let lastProblem: string | null = null;
+  const timer = setTimeout(() => finish({
+    ok: false,
+    error: lastProblem !== null ? `the new app process was not ready within ${timeoutMs} ms (${lastProblem})` : `no new app process within ${timeoutMs} ms`,
+  }), timeoutMs);
+  let checked = -1;
+  const check = (generation: number) => {
+    void readinessProblem(checks as ReadinessChecks, READY_CHECK_MS).then((problem) => {
+      if (over) return;
+      const s = deps.status();
+      if (s.generation !== generation || s.state !== "running") return; // the subscription reports it
+      if (problem === null) return ok(s);
+      lastProblem = problem;
+      checking = setTimeout(() => check(generation), READY_POLL_MS);
+    });
+  };
   unsubscribe = deps.subscribe((s) => {
-    if (s.state === "running" && s.generation > before && s.pid !== null) finish({ ok: true, pid: s.pid, generation: s.generation });
-    else if (s.state === "exited") finish({ ok: false, error: "pidone is exiting" });
-    else if (s.state === "backoff" && s.generation > before) {
+    if ((s.state === "running" || s.state === "handover") && s.generation > before && s.pid !== null) {
+      if (!needCheck) return ok(s);
+      if (checked !== s.generation) {
+        checked = s.generation;
+        check(s.generation);
+      }
+    } else if (s.state === "exited") finish({ ok: false, error: "pidone is exiting" });
+    else if (s.failedRestarts > failedBefore && s.lastRestartFailure) {
+      // --overlap: the next generation failed and the current one serves on.
+      const f = s.lastRestartFailure;
+      finish({ ok: false, error: `the new app process ${f.reason}${f.status ? ` (${describeStatus(f.status)})` : ""}; pid ${s.pid} still serves` });
+    } else if (s.state === "stopping" && checked === s.generation && s.generation > before) {
+      finish({ ok: false, error: `the new app process exited (${describeStatus(s.lastExit)}) before it was ready` });
+    } else if (s.state === "backoff" && s.generation > before) {
       finish({ ok: false, error: `the new app process failed (${describeStatus(s.lastExit)}); pidone is backing off` });
     }
   });
   deps.dispatch({ type: "restart-requested", source: "control", at: deps.now() });
-  return () => {
-    clearTimeout(timer);
-    unsubscribe();
-  };
+  return stop;
 }

@@ -13,6 +13,7 @@ import type { StatusSnapshot } from "../supervisor/events.js";
 import type { ListenAddress } from "../cli/listen-address.js";
 import { BindError } from "../errors.js";
 import { report } from "../control/server.js";
+import { readinessProblem } from "../readiness.js";
 
 /** What the health server reads: the supervisor's status, and the optional readiness checks. */
 export interface HealthDeps {
@@ -94,7 +95,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, deps:
       return s.state === "exited" ? send(503, "exited\n") : send(200, "ok\n");
     case "/readyz": {
       if (s.state !== "running") return send(503, `not ready: ${s.state}\n`);
-      const failed = await readinessProblem(deps);
+      const failed = await readinessProblem(deps, CHECK_TIMEOUT_MS);
       // The app may have been replaced while the check ran.
       const after = deps.status();
       if (after.state !== "running" || after.generation !== s.generation) return send(503, `not ready: ${after.state}\n`);
@@ -105,45 +106,4 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, deps:
     default:
       return send(404, "not found (try /livez, /readyz or /status)\n");
   }
-}
-
-/** Null when every configured check passes, else what failed. */
-async function readinessProblem(deps: HealthDeps): Promise<string | null> {
-  const [tcp, web] = await Promise.all([
-    deps.readyTcp ? tcpCheck(deps.readyTcp) : null,
-    deps.readyHttp ? httpCheck(deps.readyHttp) : null,
-  ]);
-  return tcp ?? web;
-}
-
-function tcpCheck(a: Extract<ListenAddress, { kind: "tcp" }>): Promise<string | null> {
-  return new Promise((resolve) => {
-    const c = net.connect({ host: a.host, port: a.port });
-    const done = (problem: string | null) => {
-      c.destroy();
-      resolve(problem);
-    };
-    c.setTimeout(CHECK_TIMEOUT_MS, () => done(`tcp ${a.text}: no answer within ${CHECK_TIMEOUT_MS} ms`));
-    c.once("connect", () => done(null));
-    c.once("error", (err: NodeJS.ErrnoException) => done(`tcp ${a.text}: ${err.code ?? err.message}`));
-  });
-}
-
-function httpCheck(url: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    let settled = false;
-    const done = (problem: string | null) => {
-      if (settled) return;
-      settled = true;
-      req.destroy();
-      resolve(problem);
-    };
-    const req = http.get(url, { agent: false, timeout: CHECK_TIMEOUT_MS }, (res) => {
-      const code = res.statusCode ?? 0;
-      res.resume();
-      done(code >= 200 && code < 400 ? null : `${url}: HTTP ${code}`);
-    });
-    req.once("timeout", () => done(`${url}: no answer within ${CHECK_TIMEOUT_MS} ms`));
-    req.once("error", (err: NodeJS.ErrnoException) => done(`${url}: ${err.code ?? err.message}`));
-  });
 }

@@ -64,10 +64,11 @@ describe("--health and readiness checks", () => {
     expect(e.readyHttp).toBe("http://localhost:8000/");
   });
 
-  it("bad readiness checks, and checks without --health", () => {
+  it("bad readiness checks; a check without --health is what pidone restart waits for", () => {
     expect(configError(() => normalize({ health: ":9000", readyTcp: "unix:/a" }))).toMatch(/^--ready-tcp: 'unix:\/a' is not a TCP address/);
     expect(configError(() => normalize({ health: ":9000", readyHttp: "https://x/" }))).toMatch(/^--ready-http: invalid URL 'https:\/\/x\/' \(use an http:\/\/ URL/);
     expect(configError(() => normalize({ health: ":9000" }, { PIDONE_READY_HTTP: "nope" }))).toMatch(/^PIDONE_READY_HTTP: invalid URL/);
-    expect(configError(() => normalize({ readyTcp: "8000" }))).toBe("--ready-tcp: a readiness check needs --health (PIDONE_HEALTH), which serves /readyz");
+    // Until issue 14 this was an error (the check needed /readyz to serve anything).
+    expect(normalize({ readyTcp: "8000" }).readyTcp?.text).toBe("127.0.0.1:8000");
   });
 });

@@ -9,10 +9,11 @@ describe("parseRequest", () => {
   it.each([
     ['{"cmd":"status"}', { cmd: "status" }],
     [' {"cmd" : "status"} ', { cmd: "status" }],
-    ['{"cmd":"restart","timeoutMs":5000}', { cmd: "restart", timeoutMs: 5000 }],
-    ['{"cmd":"restart"}', { cmd: "restart", timeoutMs: DEFAULT_RESTART_TIMEOUT_MS }],
-    ['{"cmd":"restart","timeoutMs":null}', { cmd: "restart", timeoutMs: DEFAULT_RESTART_TIMEOUT_MS }],
-    ['{"cmd":"restart","timeoutMs":3600000}', { cmd: "restart", timeoutMs: 3_600_000 }],
+    ['{"cmd":"restart","timeoutMs":5000}', { cmd: "restart", timeoutMs: 5000, wait: "ready" }],
+    ['{"cmd":"restart"}', { cmd: "restart", timeoutMs: DEFAULT_RESTART_TIMEOUT_MS, wait: "ready" }],
+    ['{"cmd":"restart","timeoutMs":null}', { cmd: "restart", timeoutMs: DEFAULT_RESTART_TIMEOUT_MS, wait: "ready" }],
+    ['{"cmd":"restart","timeoutMs":3600000}', { cmd: "restart", timeoutMs: 3_600_000, wait: "ready" }],
+    ['{"cmd":"restart","wait":"running"}', { cmd: "restart", timeoutMs: DEFAULT_RESTART_TIMEOUT_MS, wait: "running" }],
   ])("accepts %s", (line, value) => {
     expect(parseRequest(line)).toEqual({ ok: true, value });
   });
@@ -34,7 +35,8 @@ describe("parseRequest", () => {
     ['{"cmd":"reboot"}', "unknown command 'reboot' (use restart or status)"],
     [`{"cmd":"${"x".repeat(100)}"}`, `unknown command '${"x".repeat(40)}...' (use restart or status)`],
     ['{"cmd":"status","timeoutMs":1}', "unknown field 'timeoutMs' (this command takes: cmd)"],
-    ['{"cmd":"restart","force":true}', "unknown field 'force' (this command takes: cmd, timeoutMs)"],
+    ['{"cmd":"restart","force":true}', "unknown field 'force' (this command takes: cmd, timeoutMs, wait)"],
+    ['{"cmd":"restart","wait":"up"}', "field 'wait' must be ready or running"],
     ['{"cmd":"restart","timeoutMs":0}', "field 'timeoutMs' must be a whole number of milliseconds from 1 to 3600000"],
     ['{"cmd":"restart","timeoutMs":-5}', "field 'timeoutMs' must be a whole number of milliseconds from 1 to 3600000"],
     ['{"cmd":"restart","timeoutMs":1.5}', "field 'timeoutMs' must be a whole number of milliseconds from 1 to 3600000"],

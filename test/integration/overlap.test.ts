@@ -1,0 +1,190 @@
+// --overlap as PID 1: a restart starts the next generation while the current one serves, and
+// switches only once it is ready. Under a client loop making a new connection per request, no
+// request fails and none waits for the next generation's boot; a broken edit (a crash at import,
+// or an app that never becomes ready) leaves the old generation serving and makes
+// `pidone restart` exit non-zero. The app boots in 1.5 s (test/fixtures/slow-boot-server.py).
+import { afterEach, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { BUNDLE, FIXTURES, cleanupAll, run, startPidone, type Pidone } from "../helpers/pidone.js";
+import { freePort, httpGet } from "../helpers/http.js";
+import { zombies } from "../helpers/proc.js";
+
+afterEach(cleanupAll);
+const SERVER = path.join(FIXTURES, "slow-boot-server.py");
+
+/** GET / on a new connection each time, one after the other, recording every latency. */
+class Loop {
+  latencies: number[] = [];
+  /** When each request started, beside its latency. */
+  starts: number[] = [];
+  errors: string[] = [];
+  bodies = new Set<string>();
+  private stopped = false;
+  private readonly done: Promise<void>;
+
+  constructor(private readonly port: number) {
+    this.done = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      const t = performance.now();
+      try {
+        const res = await httpGet(this.port, "/", 15_000);
+        if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+        this.latencies.push(performance.now() - t);
+        this.starts.push(t);
+        this.bodies.add(res.body.trim());
+      } catch (err) {
+        this.errors.push((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+  }
+
+  max(): number {
+    return Math.max(0, ...this.latencies);
+  }
+
+  /** The slowest request that started within [from, to). */
+  maxIn(windows: [number, number][]): number {
+    let max = 0;
+    this.starts.forEach((t, i) => {
+      if (windows.some(([a, b]) => t >= a && t < b)) max = Math.max(max, this.latencies[i] as number);
+    });
+    return max;
+  }
+
+  countIn(from: number, to = Infinity): number {
+    return this.starts.filter((t) => t >= from && t < to).length;
+  }
+}
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** pidone --listen over the slow-boot server, whose "code" is a file the test edits. */
+async function start(args: string[], code: string) {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(tmpdir(), "pidone-overlap-"));
+  dirs.push(dir);
+  const file = path.join(dir, "code");
+  writeFileSync(file, code);
+  const p = startPidone({ cwd: dir, args: ["--listen", `127.0.0.1:${port}`, ...args, "--", SERVER], env: { CODE_FILE: file, BOOT_S: "1.5" } });
+  await p.waitForStdout(/READY \d+ /, 15_000);
+  return { p, port, edit: (c: string) => writeFileSync(file, c) };
+}
+
+const restart = (p: Pidone, ...args: string[]) =>
+  run(process.execPath, [BUNDLE, "restart", ...args], { env: { PIDONE_CONTROL_SOCKET: p.socket }, timeoutMs: 40_000 });
+
+describe("--overlap", () => {
+  it("20 restarts under a client loop: zero errors, no request slower than the steady state's slowest + 100 ms, new code each time", async () => {
+    const { p, port, edit } = await start(["--overlap"], "v0");
+    const loop = new Loop(port);
+    // Restart windows (request to done) alternate with steady windows of as many requests, so
+    // both see the same machine: a shared CI box has latency spikes of its own.
+    const during: [number, number][] = [];
+    const steady: [number, number][] = [];
+    for (let i = 1; i <= 20; i++) {
+      edit(`v${i}`);
+      const t0 = performance.now();
+      const out = await restart(p);
+      const t1 = performance.now();
+      during.push([t0, t1]);
+      expect(out.code, `${out.stderr}\n${p.output()}`).toBe(0);
+      const pid = Number(out.stdout.trim().split(/\s+/)[0]);
+      const answer = await httpGet(port, "/", 5000);
+      expect(answer.body.trim()).toBe(`${pid} v${i}`);
+      const n = loop.countIn(t0, t1);
+      await p.until(() => loop.countIn(t1) >= n || undefined, "a steady window", 10_000, 20);
+      steady.push([t1, performance.now()]);
+    }
+    await loop.stop();
+    expect(loop.errors, p.output()).toEqual([]);
+    expect(p.all("restart")).toHaveLength(20);
+    expect(p.all("restart").every((e) => e.overlap === true && e.downMs === 0)).toBe(true);
+    const [dMax, sMax] = [loop.maxIn(during), loop.maxIn(steady)];
+    expect(loop.countIn(0)).toBeGreaterThan(200);
+    expect(dMax, `slowest request: ${dMax.toFixed(1)} ms during restarts, ${sMax.toFixed(1)} ms in steady windows`).toBeLessThanOrEqual(sMax + 100);
+    for (let i = 1; i <= 20; i++) expect([...loop.bodies].some((b) => b.endsWith(` v${i}`)), `v${i} served`).toBe(true);
+    expect(p.tree().filter((x) => x.state !== "Z" && x.cmdline.includes("slow-boot-server"))).toHaveLength(1);
+    expect(zombies(p.pid1)).toEqual([]);
+  }, 240_000);
+
+  it("negative control: without --overlap the same loop waits out the boot at each restart", async () => {
+    const { p, port, edit } = await start([], "v0");
+    const steady = new Loop(port);
+    await p.until(() => steady.latencies.length >= 100 || undefined, "100 steady-state requests", 30_000, 50);
+    await steady.stop();
+    const loop = new Loop(port);
+    for (let i = 1; i <= 3; i++) {
+      edit(`v${i}`);
+      expect((await restart(p)).code).toBe(0);
+      await p.waitForStdout(new RegExp(`READY \\d+ v${i}`), 15_000);
+    }
+    await httpGet(port, "/", 5000);
+    await loop.stop();
+    // With --listen nothing fails either, but the clients that came during a restart waited for
+    // the whole boot (1.5 s of it at least).
+    expect(loop.errors).toEqual([]);
+    expect(loop.max()).toBeGreaterThan(steady.max() + 1000);
+  }, 60_000);
+
+  it.each([
+    ["crashes at import", "crash", [], /exited before it was ready.*exit 1/],
+    ["never becomes ready", "hang", ["--ready-timeout", "3s"], /not ready within 3000 ms/],
+  ])("a restart onto code that %s: the old generation serves every request, pidone restart exits non-zero; the fix restarts", async (_what, bad, extra, reason) => {
+    const { p, port, edit } = await start(["--overlap", ...extra], "v0");
+    const first = (await httpGet(port, "/", 5000)).body.trim();
+    const loop = new Loop(port);
+    edit(bad);
+    const out = await restart(p);
+    expect(out.code, `${out.stdout}\n${out.stderr}\n${p.output()}`).toBe(1);
+    expect(out.stderr).toMatch(reason);
+    const failed = await p.waitForEvent("restart-failed");
+    expect(failed).toMatchObject({ servingPid: Number(first.split(" ")[0]) });
+    const st = JSON.parse((await run(process.execPath, [BUNDLE, "status", "--json"], { env: { PIDONE_CONTROL_SOCKET: p.socket } })).stdout);
+    expect(st).toMatchObject({ state: "running", pid: Number(first.split(" ")[0]), generation: 1 });
+    expect(st.lastRestartFailure).toMatch(reason);
+    edit("v1");
+    const fixed = await restart(p);
+    expect(fixed.code, fixed.stderr).toBe(0);
+    await loop.stop();
+    expect(loop.errors).toEqual([]);
+    expect([...loop.bodies].filter((b) => !b.endsWith(" v0") && !b.endsWith(" v1"))).toEqual([]);
+    expect((await httpGet(port, "/", 5000)).body.trim()).toMatch(/ v1$/);
+    expect(zombies(p.pid1)).toEqual([]);
+  }, 60_000);
+
+  it("readiness by sd_notify (--ready-notify) and by an HTTP probe through the held socket (--ready-http PATH)", async () => {
+    for (const [flag, how] of [[["--ready-notify"], "notify"], [["--ready-http", "/healthz"], "http"]] as const) {
+      const { p, edit } = await start(["--overlap", ...flag], "v0");
+      edit("v1");
+      expect((await restart(p)).code).toBe(0);
+      const ev = await p.waitForEvent("next-ready");
+      expect(ev.how).toBe(how);
+      await p.cleanup();
+    }
+  }, 60_000);
+
+  it("SIGTERM during an overlap stops both generations; pidone exits with the serving one's status", async () => {
+    const { p, edit } = await start(["--overlap"], "v0");
+    edit("v1");
+    const pending = restart(p);
+    await p.waitForEvent("next-spawned");
+    p.signal("SIGTERM");
+    const exit = await p.waitExit(15_000);
+    expect(exit.code, p.output()).toBe(0);
+    await pending;
+  }, 30_000);
+});
