@@ -232,3 +232,52 @@ describe("--overlap", () => {
     await pending;
   }, 30_000);
 });
+
+describe("pidone restart waits for the new generation to be ready (also without --overlap)", () => {
+  const NODE_SERVER = path.join(FIXTURES, "listen-fd-server.js");
+
+  it("--ready-http: waits until the check passes; not ready in time exits 1 with the reason; --wait running does not wait", async () => {
+    const port = await freePort();
+    const dir = mkdtempSync(path.join(tmpdir(), "pidone-ready-"));
+    dirs.push(dir);
+    const notReady = path.join(dir, "not-ready");
+    const p = startPidone({
+      cwd: dir,
+      args: ["--listen", `127.0.0.1:${port}`, "--ready-http", `http://127.0.0.1:${port}/healthz`, "--", process.execPath, NODE_SERVER],
+      env: { NOT_READY_FILE: notReady },
+    });
+    await p.waitForStdout(/READY \d+/);
+    // Not ready: the answer waits, and at the client's timeout says why.
+    writeFileSync(notReady, "");
+    const slow = await restart(p, "--timeout", "2s");
+    expect(slow.code, slow.stderr).toBe(1);
+    expect(slow.stderr).toMatch(/not ready within 2000 ms .*HTTP 503/);
+    // --wait running: answered as soon as the new process runs.
+    const running = await restart(p, "--wait", "running");
+    expect(running.code, running.stderr).toBe(0);
+    expect(running.stderr).toMatch(/^pidone restart: pid \d+ running after \d+ ms$/m);
+    // Ready once the file is gone: the answer comes then, with the pid on stdout.
+    const pending = restart(p);
+    await p.waitForEvent("restart", () => true, 10_000, 3);
+    rmSync(notReady);
+    const ok = await pending;
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout.trim()).toMatch(/^\d+$/);
+    expect(ok.stderr).toMatch(/ready after \d+ ms/);
+  }, 60_000);
+
+  it("a new generation that crashes before it is ready: pidone restart exits 1 with its status", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "pidone-ready-"));
+    dirs.push(dir);
+    const flag = path.join(dir, "crash");
+    const port = await freePort();
+    // The first generation serves; later ones exit 3 at once while the flag file exists.
+    const script = `if [ -e ${flag} ]; then exit 3; fi; exec ${process.execPath} ${NODE_SERVER}`;
+    const p = startPidone({ cwd: dir, args: ["--listen", `127.0.0.1:${port}`, "--ready-http", `http://127.0.0.1:${port}/healthz`, "--", "sh", "-c", script] });
+    await p.waitForStdout(/READY \d+/);
+    writeFileSync(flag, "");
+    const out = await restart(p, "--timeout", "10s");
+    expect(out.code, `${out.stderr}\n${p.output()}`).toBe(1);
+    expect(out.stderr).toMatch(/exit 3/);
+  }, 30_000);
+});
