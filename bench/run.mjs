@@ -11,13 +11,14 @@ import { fileURLToPath } from "node:url";
 import { Instance, deadline, killAll, nowNs, sleep } from "./lib/instance.mjs";
 import { childrenOf, comm, cpuModel, memory, taskTotals } from "./lib/proc.mjs";
 import { fmtNs, fmtNum, fmtRatio, max, median, percentile, table } from "./lib/stats.mjs";
+import { overlapBench, overlapTable } from "./overlap.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
 const QUICK = process.env.BENCH_QUICK === "1";
 /** Sections to run (`--only reaping,startup` or BENCH_ONLY=reaping); all by default. A partial
  *  run prints its tables but leaves bench/RESULTS.md alone. */
-const SECTIONS = ["startup", "signals", "idle", "reaping", "restart", "handoff"];
+const SECTIONS = ["startup", "signals", "idle", "reaping", "restart", "handoff", "overlap"];
 const onlyArg = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : process.env.BENCH_ONLY;
 const ONLY = onlyArg ? new Set(onlyArg.split(",")) : null;
 for (const s of ONLY ?? []) {
@@ -30,8 +31,8 @@ const want = (section) => ONLY === null || ONLY.has(section);
 
 /** Trial counts. Full: the counts the issue asks for; quick: a smoke run of about a minute. */
 const N = QUICK
-  ? { startupRounds: 20, signalTrials: 20, idleRounds: 1, idleMs: 3000, reapTrials: 1, restartTrials: 4, handoffTrials: 6, handoffRequests: 2000 }
-  : { startupRounds: 200, signalTrials: 200, idleRounds: 2, idleMs: 10_000, reapTrials: 5, restartTrials: 20, handoffTrials: 30, handoffRequests: 5000 };
+  ? { startupRounds: 20, signalTrials: 20, idleRounds: 1, idleMs: 3000, reapTrials: 1, restartTrials: 4, handoffTrials: 6, handoffRequests: 2000, overlapTrials: 3 }
+  : { startupRounds: 200, signalTrials: 200, idleRounds: 2, idleMs: 10_000, reapTrials: 5, restartTrials: 20, handoffTrials: 30, handoffRequests: 5000, overlapTrials: 10 };
 /** Reaping shapes: N orphans exiting at once, and N orphans made and exiting one by one over
  *  `spreadMs` (each a single SIGCHLD: the fixed cost per SIGCHLD shows). */
 const SHAPES = [
@@ -630,6 +631,7 @@ function report(elapsedS) {
   if (want("signals")) reportSignals(out, tini);
   if (want("restart")) reportRestarts(out);
   if (want("handoff")) reportHandoff(out);
+  if (want("overlap")) reportOverlap(out);
   reportTargets(out, floor, tini);
   return out.join("\n");
 }
@@ -718,6 +720,26 @@ function reportHandoff(out) {
 
 }
 
+// ---------------------------------------------------------------------------------------------
+// 7. --overlap (pidone only): bench/overlap.mjs restarts a slow-booting app under a client loop.
+
+let overlapOut = null;
+async function overlapSection() {
+  log(`overlap: ${N.overlapTrials} restarts each, with and without --overlap`);
+  try {
+    overlapOut = await overlapBench(BUNDLE, N.overlapTrials);
+  } catch (err) {
+    fail("overlap", err);
+  }
+}
+
+function reportOverlap(out) {
+  if (overlapOut === null) return;
+  out.push(`## 7. Restarts nobody waits for: \`--overlap\` (an app that boots in 1.5 s, ${N.overlapTrials} restarts each)`, "");
+  out.push(overlapTable(overlapOut, (ms) => (Number.isFinite(ms) ? fmtNs(ms * 1e6) : "n/a"), percentile), "");
+  out.push("The app is test/fixtures/slow-boot-server.py behind `--listen`; a client makes a new connection per request, one after the other, from the restart request (over the control socket, no client process) until the new code has answered and the restart is logged.", "");
+}
+
 function reportTargets(out, floor, tini) {
   const idleNode = median(idle[IDLE_NODE].map((x) => x.rssKiB));
   const hw = handoff["with --listen"];
@@ -740,6 +762,8 @@ function reportTargets(out, floor, tini) {
     ["restart", "Restart by `pidone restart` p50 <= 1.3x `node -e 0`", percentile(restart["pidone restart"].pidone, 50) / floor, 1.3, fmtRatio],
     ["handoff", "Handoff: steady-state p50 with `--listen` / without (informational)", percentile(hw.latencyNs, 50) / percentile(hn.latencyNs, 50), null, fmtRatio],
     ["handoff", "With `--listen`: failed requests during restarts = 0", hw.failed.length ? sum(hw.failed) : NaN, 0, (v) => fmtNum(v, 0)],
+    ["overlap", "With `--overlap`: failed requests during restarts = 0", overlapOut ? overlapOut["with --overlap"].failed : NaN, 0, (v) => fmtNum(v, 0)],
+    ["overlap", "With `--overlap`: longest request during a restart / without (informational)", overlapOut ? max(overlapOut["with --overlap"].longest) / max(overlapOut.without.longest) : NaN, null, fmtRatio],
   ].filter(([section]) => want(section)).map(([, ...rest]) => rest);
   out.push("## Targets (pidone)", "");
   out.push(table(["target", "measured", "met"], checks.map(([what, v, limit, f]) => [
@@ -756,6 +780,7 @@ if (want("idle")) await idleFootprint();
 if (want("reaping")) await reaping();
 if (want("restart")) await restarts();
 if (want("handoff")) await zeroDowntime();
+if (want("overlap")) await overlapSection();
 const md = report((Date.now() - began) / 1000);
 process.stdout.write(`${md}\n`);
 if (ONLY === null) {
