@@ -25,6 +25,8 @@ await build({
   define: { PIDONE_VERSION: JSON.stringify(pkg.version) },
   // koffi is loaded from the .node file copied below, never from node_modules.
   external: ["koffi"],
+  // The preload zygote (src/preload/zygote.py) travels inside the bundle: dist/ stays self-contained.
+  loader: { ".py": "text" },
   plugins: [{
     name: "no-pino-transports",
     setup(b) {

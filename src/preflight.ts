@@ -7,6 +7,7 @@ import path from "node:path";
 import type { Config } from "./cli/config.js";
 import { ConfigError } from "./errors.js";
 import { inTheWay } from "./control/server.js";
+import { resolvePythonCommand, type PythonCommand } from "./preload/command.js";
 
 /** A default that cannot work here and was turned off; logged as a warning. */
 export interface PreflightWarning {
@@ -21,6 +22,8 @@ export interface Plan {
   triggerFile: string | null;
   /** The control socket, or null when off. */
   controlSocket: string | null;
+  /** The app's command read as a Python command line, with --preload. */
+  python?: PythonCommand;
   warnings: PreflightWarning[];
 }
 
@@ -45,6 +48,7 @@ export function preflight(config: Config): Plan {
     // refuses one that is not private (src/control/server.ts).
     controlSocket: controlSocket(config, usable, warnings),
     warnings,
+    ...(config.preload ? { python: resolvePythonCommand(config.command, config.args, process.env.PATH) } : {}),
   };
 }
 

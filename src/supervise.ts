@@ -47,6 +47,13 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   };
   // --listen and --health load their modules only when asked for (node:http alone costs ms).
   const handoff: Handoff | undefined = config.listen ? (await import("./child/handoff.js")).openHandoff(config.listen, log) : undefined;
+  // isatty(0), judged once: node:tty is loaded already (log.ts), so this costs nothing without a terminal.
+  const terminal = isatty(0);
+  // --preload: the zygote has imported the modules (or failed to: exit 2) before the first spawn.
+  const preload = config.preload && plan.python ? await (await import("./preload/launcher.js")).startPreload({
+    python: plan.python, modules: config.preload, cwd: process.cwd(), guarded: [process.cwd(), ...config.watch],
+    heldFds: handoff?.heldFds ?? [], command: config.command, args: config.args, log,
+  }).catch((err: unknown) => { handoff?.close(); throw err; }) : undefined;
   const policy: Policy = {
     signalScope: config.signalScope, stopSignal: config.stopSignal, stopTimeoutMs: config.stopTimeoutMs, restart: config.restart,
     maxRestarts: config.maxRestarts, restartWindowMs: config.restartWindowMs, ...BACKOFF, drain: handoff?.drains ?? false,
@@ -68,11 +75,10 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     exit(code);
   };
   if (handoff) closers.push(handoff.close);
+  if (preload) closers.push(() => preload.close());
   const sources = new Sources(log);
   closers.push(() => sources.closeAll());
-  // isatty(0), judged once: node:tty is loaded already (log.ts), so this costs nothing without a terminal.
-  const terminal = isatty(0);
-  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, handoff, terminal, readiness: config.overlap?.readiness });
+  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, handoff, terminal, readiness: config.overlap?.readiness, spawner: preload });
 
   // From here on PID 1 must not die by accident: an internal error stops the app, then exits 1.
   const internal = (err: unknown) => {

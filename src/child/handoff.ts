@@ -52,6 +52,8 @@ export interface DrainResult {
 export interface Handoff {
   /** True when a restart can drain the old generation first (some socket is TCP). */
   readonly drains: boolean;
+  /** Every listening descriptor held, of every generation's slot (the preload zygote holds them all). */
+  readonly heldFds: readonly number[];
   /** How to spawn the next generation: the exec shim, the environment, the fds to hand over. */
   spawnVia(): SpawnVia;
   /** Send new connections to the next generation's sockets, and report once the running one has
@@ -110,6 +112,7 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
 
   return {
     drains: steered().length > 0,
+    heldFds: listeners.flatMap((l) => l.fds),
     spawnVia() {
       // No generation runs now. Connections queued on a socket the next one will not get would
       // wait forever: the last generation stopped accepting before taking them (it hung, or it

@@ -23,6 +23,28 @@ export interface SpawnHandlers {
   onError(errno: string, message: string): void;
 }
 
+/** How each generation is started: the plain spawn below, or a fork of the preload zygote
+ *  (src/preload/launcher.ts). The runner cannot tell them apart. */
+export interface Spawner {
+  /** Start one generation. Reports its pid through `onSpawned` (now or a little later), then
+   *  `onExit` once; or `onError` alone if it could not start. */
+  start(handlers: SpawnHandlers & { onSpawned(pid: number): void }, via?: SpawnVia): void;
+  /** Pids of pidone's own helper processes (the zygote): not the app's, so never reaped, counted,
+   *  swept or killed with it. */
+  readonly helpers: ReadonlySet<number>;
+}
+
+/** The plain spawner: every generation is a fresh process (spawnApp). */
+export function plainSpawner(command: string, args: readonly string[], terminal = false): Spawner {
+  return {
+    helpers: new Set(),
+    start(handlers, via) {
+      const pid = spawnApp(command, args, handlers, via, terminal);
+      if (pid !== null) handlers.onSpawned(pid);
+    },
+  };
+}
+
 /** Spawn the app as the leader of a new session and process group (setsid, via `detached`),
  *  so that signals can go to its whole group. With `terminal` (pidone's stdin is a TTY) the app
  *  instead stays in pidone's session, in a process group of its own that the exec shim makes the

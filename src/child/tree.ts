@@ -98,7 +98,15 @@ export class ProcessTree {
   constructor(
     private readonly libc: () => Libc | null,
     private readonly log: TreeLog,
+    /** pidone's own helpers (the --preload zygote): Node collects them, and they are not the
+     *  app's, so they are never reaped, counted, swept or killed here. Live: it changes. */
+    private readonly helpers: ReadonlySet<number> = new Set(),
   ) {}
+
+  /** No child of pidone is left but its helpers. */
+  private empty(): boolean {
+    return directChildren().every((pid) => this.helpers.has(pid));
+  }
 
   /** Register a pid Node just spawned (the app): never reap it; open a pidfd for it. Called
    *  synchronously after spawn, before any SIGCHLD can be handled, so the pid is still ours. */
@@ -134,12 +142,13 @@ export class ProcessTree {
   reap(): ReapResult {
     const reaped: number[] = [];
     const libc = this.libc();
-    if (libc === null) return { reaped, empty: directChildren().length === 0 };
+    if (libc === null) return { reaped, empty: this.empty() };
     while (reaped.length < PEEK_BATCH) {
       const pid = libc.peekZombie();
       if (pid === -10 /* ECHILD */) return { reaped, empty: true };
-      if (pid === 0) return { reaped, empty: false };
-      if (pid < 0 || this.collectors.has(pid)) break;
+      // Living children only: none of the app's if the helpers are all there is.
+      if (pid === 0) return { reaped, empty: this.helpers.size > 0 && this.empty() };
+      if (pid < 0 || this.collectors.has(pid) || this.helpers.has(pid)) break;
       if (libc.reap(pid) === null) break; // named but not reapable: should not happen
       reaped.push(pid);
     }
@@ -151,7 +160,7 @@ export class ProcessTree {
     for (let pass = 0; pass < 64; pass++) {
       let found = 0;
       for (const pid of directChildren()) {
-        if (this.collectors.has(pid)) continue;
+        if (this.collectors.has(pid) || this.helpers.has(pid)) continue;
         if (libc.reap(pid) !== null) {
           reaped.push(pid);
           found++;
@@ -159,7 +168,7 @@ export class ProcessTree {
       }
       if (found === 0) break;
     }
-    return { reaped, empty: directChildren().length === 0 };
+    return { reaped, empty: this.empty() };
   }
 
   /** Signal the app: its whole process group (the default), or only the direct child. The group
@@ -193,6 +202,7 @@ export class ProcessTree {
     if (signal === "SIGKILL") return { empty: false, signalled: this.kill(null).killed };
     let n = 0;
     eachLivingDescendant((p) => {
+      if (this.helpers.has(p.pid)) return;
       if (this.signal(p.pid, signal) === "sent") n++;
     });
     return { empty: false, signalled: n };
@@ -213,6 +223,7 @@ export class ProcessTree {
     for (let pass = 0; pass < FREEZE_PASSES; pass++, passes++) {
       let fresh = 0;
       eachLivingDescendant((p) => {
+        if (this.helpers.has(p.pid)) return;
         if (stopped.has(p.pid)) return;
         stopped.add(p.pid);
         this.signal(p.pid, "SIGSTOP");
@@ -225,6 +236,7 @@ export class ProcessTree {
     for (let pass = 0; pass < KILL_PASSES; pass++, passes++) {
       let fresh = 0;
       eachLivingDescendant((p) => {
+        if (this.helpers.has(p.pid)) return;
         if (killed.has(p.pid)) return;
         killed.add(p.pid);
         this.signal(p.pid, "SIGKILL");

@@ -44,6 +44,8 @@ export interface Config {
   readyHttp?: string;
   /** Restarts start the next generation first and switch once it is ready (--overlap). */
   overlap?: Overlap;
+  /** Python modules a zygote imports once, each generation being forked from it (--preload); absent when off. */
+  preload?: readonly string[];
 }
 
 /** How --overlap knows the next generation is ready, judged once here. */
@@ -89,6 +91,7 @@ export interface RawOptions {
   overlap?: boolean;
   readyNotify?: boolean;
   readyTimeout?: string;
+  preload?: string;
 }
 
 /** Defaults, documented in the README's options table. */
@@ -260,7 +263,22 @@ export function normalizeConfig(
     logFormat: parseChoice(format.text, ["json", "pretty", "auto"] as const, format.from),
   };
   if (config.pollMs === 0) throw new ConfigError(`${poll.from}: polling interval must be above 0`);
-  return Object.freeze({ ...config, ...normalizeHandoff(raw, env, cwd) });
+  return Object.freeze({ ...config, ...normalizeHandoff(raw, env, cwd), ...normalizePreload(raw, env) });
+}
+
+/** --preload: a comma-separated list of module names (whether the command is Python, and whether
+ *  they import, is preflight's and the zygote's to say). */
+function normalizePreload(raw: RawOptions, env: NodeJS.ProcessEnv): Partial<Config> {
+  const { value, from } = pick(raw.preload, env, { flag: "--preload", env: "PIDONE_PRELOAD" });
+  if (value === undefined || (from === "PIDONE_PRELOAD" && isOff(String(value)))) return {};
+  const modules = String(value).split(",").map((m) => m.trim()).filter(Boolean);
+  if (modules.length === 0) throw new ConfigError(`${from}: no module given (use e.g. --preload flask,sqlalchemy)`);
+  for (const m of modules) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(m)) {
+      throw new ConfigError(`${from}: '${m}' is not a Python module name (use dotted names separated by commas, e.g. flask,sqlalchemy.orm)`);
+    }
+  }
+  return { preload: Object.freeze([...new Set(modules)]) };
 }
 
 /** --overlap needs TCP --listen addresses (the steering between two generations' sockets) and

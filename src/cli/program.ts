@@ -52,6 +52,7 @@ export function parseArgs(argv: readonly string[], version: string): Invocation 
     .addOption(new Option("--overlap", `restarts start the next generation while the current one serves, and switch once it is ready (needs --listen with TCP addresses) ${env("PIDONE_OVERLAP")}`))
     .addOption(new Option("--ready-notify", `with --overlap: the next generation is ready when it sends READY=1 to NOTIFY_SOCKET (sd_notify) ${env("PIDONE_READY_NOTIFY")}`))
     .addOption(new Option("--ready-timeout <duration>", `with --overlap: how long the next generation may take to become ready ${env("PIDONE_READY_TIMEOUT", `, default ${DEFAULTS.readyTimeout}`)}`))
+    .addOption(new Option("--preload <modules>", `Python apps: import these third-party modules once in a zygote and fork each generation from it (comma-separated, e.g. flask,sqlalchemy; never the app's own code) ${env("PIDONE_PRELOAD")}`))
     .addOption(new Option("--log-level <level>", `debug, info, warn, error or silent ${env("PIDONE_LOG_LEVEL", ", default info")}`))
     .addOption(new Option("--log-format <format>", `json, pretty, or auto (pretty on a TTY) ${env("PIDONE_LOG_FORMAT", ", default auto")}`))
     .helpOption("-h, --help", "show this help")

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { Effect, Event, Outcome, StatusSnapshot } from "./events.js";
 import { transition } from "./machine.js";
 import { initialModel, type Model, type Policy } from "./state.js";
-import { spawnApp } from "../child/spawn.js";
+import { plainSpawner, type Spawner } from "../child/spawn.js";
 import type { Handoff } from "../child/handoff.js";
 import { ProcessTree } from "../child/tree.js";
 import type { Readiness } from "../cli/config.js";
@@ -24,6 +24,8 @@ export interface RunnerOptions {
   readiness?: Readiness;
   /** pidone's stdin is a terminal: each generation is given it (see child/spawn.ts). */
   terminal?: boolean;
+  /** How generations start (--preload forks them from a zygote); default: a plain spawn. */
+  spawner?: Spawner;
   /** Called once, with how pidone ends. */
   onExit(outcome: Outcome): void;
 }
@@ -45,10 +47,12 @@ export class Runner {
   private readonly sweeping = new Set<number>();
   private readonly listeners = new Set<(s: StatusSnapshot) => void>();
   private exited = false;
+  private readonly spawner: Spawner;
 
   constructor(private readonly opts: RunnerOptions) {
     const { log } = opts;
-    this.tree = new ProcessTree(opts.libc, { warn: (f) => log.warn(f), debug: (f) => log.debug(f) });
+    this.spawner = opts.spawner ?? plainSpawner(opts.command, opts.args, opts.terminal);
+    this.tree = new ProcessTree(opts.libc, { warn: (f) => log.warn(f), debug: (f) => log.debug(f) }, this.spawner.helpers);
   }
 
   /** Feed one event. Events raised while effects run are queued, never nested. */
@@ -204,19 +208,21 @@ export class Runner {
   private spawn(next: boolean): void {
     const { handoff, readiness } = this.opts;
     const via = handoff ? (next && readiness ? handoff.spawnNextVia(readiness) : handoff.spawnVia()) : undefined;
-    const pid = spawnApp(this.opts.command, this.opts.args, {
+    let pidRef = -1;
+    this.spawner.start({
+      onSpawned: (pid) => {
+        pidRef = pid;
+        this.tree.adopt(pid);
+        this.dispatch({ type: "spawned", pid, at: now() });
+      },
       onExit: (status) => {
-        // libuv has collected this pid: it is no longer Node's, and may be reused by an orphan.
+        // libuv (or the zygote) has collected this pid: it is no longer ours, and may be reused by an orphan.
         this.tree.release(pidRef);
         this.dispatch({ type: "app-exited", pid: pidRef, status, at: now() });
         this.onChildSignal();
       },
       onError: (errno, message) => this.dispatch({ type: "spawn-failed", errno, message, at: now() }),
-    }, via, this.opts.terminal);
-    const pidRef = pid ?? -1;
-    if (pid === null) return;
-    this.tree.adopt(pid);
-    this.dispatch({ type: "spawned", pid, at: now() });
+    }, via);
   }
 
   private sweep(signal: NodeJS.Signals): void {
