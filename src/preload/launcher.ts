@@ -70,7 +70,7 @@ class Zygote {
 
   constructor(opts: PreloadOptions) {
     const { python } = opts;
-    const config = { modules: opts.modules, cwd: opts.cwd, run: python.run, args: python.args, origArgv: python.origArgv };
+    const config = { modules: opts.modules, cwd: opts.cwd, guarded: opts.guarded, run: python.run, args: python.args, origArgv: python.origArgv };
     let settle!: { resolve: (r: Ready) => void; reject: (e: Error) => void };
     this.ready = new Promise<Ready>((resolve, reject) => (settle = { resolve, reject }));
     this.ready.catch(() => {}); // also awaited by whoever needs it
@@ -119,6 +119,9 @@ class Zygote {
           case "ready":
             isReady = true;
             settle.resolve(msg as unknown as Ready);
+            break;
+          case "own-code":
+            settle.reject(new ConfigError(ownCodeMessage({ module: String(msg.module), file: String(msg.file), dir: String(msg.dir) })));
             break;
           case "import-error":
             settle.reject(new ConfigError(`--preload ${String(msg.module)}: ${String(msg.message)}`));
@@ -180,12 +183,16 @@ export async function startPreload(opts: PreloadOptions): Promise<PreloadSpawner
   const own = ownCode(ready.new, opts.guarded, ready.stdlib);
   if (own !== null) {
     z.kill();
-    throw new ConfigError(`--preload: module '${own.module}' is the app's own code (${own.file} is under ${own.dir}); preload third-party libraries only`);
+    throw new ConfigError(ownCodeMessage(own));
   }
   const spawner = new PreloadSpawner(opts, z);
   opts.log.info({ event: "preload-ready", pid: z.pid, modules: opts.modules, imported: ready.new.length, ms: ready.ms });
   if (ready.threads > 1) spawner.turnOff("threads", { threads: ready.threads });
   return spawner;
+}
+
+function ownCodeMessage(own: { module: string; file: string; dir: string }): string {
+  return `--preload: module '${own.module}' is the app's own code (${own.file} is under ${own.dir}); preload third-party libraries only`;
 }
 
 /** Starts generations as forks of the zygote, or cold when it cannot be trusted. */

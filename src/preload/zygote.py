@@ -74,10 +74,39 @@ def changed(files):
     return None
 
 
+def own_file(name):
+    """The file of top-level module `name` if it is the app's own code (under a guarded directory,
+    not an installed package), found without importing it: importing would already run it. The
+    full check, of every module the preload imported, is pidone's (src/preload/own-code.ts)."""
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec(name.split(".")[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    files = [spec.origin] if isinstance(spec.origin, str) else []
+    files += list(spec.submodule_search_locations or [])
+    stdlib = os.path.realpath(os.path.dirname(os.__file__))
+    for f in files:
+        f = os.path.realpath(f)
+        if f.startswith(stdlib + os.sep) or any(p in f.split(os.sep) for p in ("site-packages", "dist-packages", "lib-dynload")):
+            continue
+        for d in CONFIG["guarded"]:
+            d = os.path.realpath(d)
+            if f == d or f.startswith(d.rstrip(os.sep) + os.sep):
+                return f, d
+    return None
+
+
 def preload():
     before = set(sys.modules)
     t0 = time.monotonic()
     for name in CONFIG["modules"]:
+        own = own_file(name)
+        if own is not None:
+            send({"op": "own-code", "module": name, "file": own[0], "dir": own[1]})
+            os._exit(0)
         try:
             importlib.import_module(name)
         except BaseException as e:
@@ -274,7 +303,7 @@ def run_app():
         else:
             set_path0(os.path.dirname(os.path.realpath(path)))
             m = fresh_main()
-            m.__file__ = path
+            m.__file__ = os.path.abspath(path)  # as CPython 3.9+ sets it; argv[0] stays as given
             m.__cached__ = None
             m.__spec__ = None
             with open(path, "rb") as f:
