@@ -12,13 +12,14 @@ import { Instance, deadline, killAll, nowNs, sleep } from "./lib/instance.mjs";
 import { childrenOf, comm, cpuModel, memory, taskTotals } from "./lib/proc.mjs";
 import { fmtNs, fmtNum, fmtRatio, max, median, percentile, table } from "./lib/stats.mjs";
 import { overlapBench, overlapTable } from "./overlap.mjs";
+import { preloadBench, preloadReport } from "./preload.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
 const QUICK = process.env.BENCH_QUICK === "1";
 /** Sections to run (`--only reaping,startup` or BENCH_ONLY=reaping); all by default. A partial
  *  run prints its tables but leaves bench/RESULTS.md alone. */
-const SECTIONS = ["startup", "signals", "idle", "reaping", "restart", "handoff", "overlap"];
+const SECTIONS = ["startup", "signals", "idle", "reaping", "restart", "handoff", "overlap", "preload"];
 const onlyArg = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : process.env.BENCH_ONLY;
 const ONLY = onlyArg ? new Set(onlyArg.split(",")) : null;
 for (const s of ONLY ?? []) {
@@ -31,8 +32,8 @@ const want = (section) => ONLY === null || ONLY.has(section);
 
 /** Trial counts. Full: the counts the issue asks for; quick: a smoke run of about a minute. */
 const N = QUICK
-  ? { startupRounds: 20, signalTrials: 20, idleRounds: 1, idleMs: 3000, reapTrials: 1, restartTrials: 4, handoffTrials: 6, handoffRequests: 2000, overlapTrials: 3 }
-  : { startupRounds: 200, signalTrials: 200, idleRounds: 2, idleMs: 10_000, reapTrials: 5, restartTrials: 20, handoffTrials: 30, handoffRequests: 5000, overlapTrials: 10 };
+  ? { startupRounds: 20, signalTrials: 20, idleRounds: 1, idleMs: 3000, reapTrials: 1, restartTrials: 4, handoffTrials: 6, handoffRequests: 2000, overlapTrials: 3, preloadTrials: 6 }
+  : { startupRounds: 200, signalTrials: 200, idleRounds: 2, idleMs: 10_000, reapTrials: 5, restartTrials: 20, handoffTrials: 30, handoffRequests: 5000, overlapTrials: 10, preloadTrials: 20 };
 /** Reaping shapes: N orphans exiting at once, and N orphans made and exiting one by one over
  *  `spreadMs` (each a single SIGCHLD: the fixed cost per SIGCHLD shows). */
 const SHAPES = [
@@ -632,6 +633,7 @@ function report(elapsedS) {
   if (want("restart")) reportRestarts(out);
   if (want("handoff")) reportHandoff(out);
   if (want("overlap")) reportOverlap(out);
+  if (want("preload") && preloadOut) out.push(...preloadOut.lines);
   reportTargets(out, floor, tini);
   return out.join("\n");
 }
@@ -764,12 +766,26 @@ function reportTargets(out, floor, tini) {
     ["handoff", "With `--listen`: failed requests during restarts = 0", hw.failed.length ? sum(hw.failed) : NaN, 0, (v) => fmtNum(v, 0)],
     ["overlap", "With `--overlap`: failed requests during restarts = 0", overlapOut ? overlapOut["with --overlap"].failed : NaN, 0, (v) => fmtNum(v, 0)],
     ["overlap", "With `--overlap`: longest request during a restart / without (informational)", overlapOut ? max(overlapOut["with --overlap"].longest) / max(overlapOut.without.longest) : NaN, null, fmtRatio],
+    ...(preloadOut ? preloadOut.checks.map((c) => ["preload", ...c]) : []),
   ].filter(([section]) => want(section)).map(([, ...rest]) => rest);
   out.push("## Targets (pidone)", "");
   out.push(table(["target", "measured", "met"], checks.map(([what, v, limit, f]) => [
     what, f(v), !Number.isFinite(v) ? "n/a" : limit === null ? "info" : v <= limit ? "yes" : "**no**",
   ])), "");
   if (failures.length > 0) out.push("## Failed trials", "", ...failures.map((f) => `- ${f}`), "");
+}
+
+// 8. --preload (pidone only): bench/preload.mjs restarts Python apps cold and warm, side by side.
+let preloadOut = null;
+async function preloadSection() {
+  log(`preload: ${N.preloadTrials} restarts each, Flask example and a numpy+SQLAlchemy app, with and without --preload`);
+  try {
+    preloadOut = preloadReport(await preloadBench({
+      launch, NODE, BUNDLE, root, trials: N.preloadTrials, log, fail, get, freePort, sleep, nowNs,
+    }), { median, percentile, fmtNs, fmtRatio, table });
+  } catch (err) {
+    fail("preload", err);
+  }
 }
 
 const began = Date.now();
@@ -781,6 +797,7 @@ if (want("reaping")) await reaping();
 if (want("restart")) await restarts();
 if (want("handoff")) await zeroDowntime();
 if (want("overlap")) await overlapSection();
+if (want("preload")) await preloadSection();
 const md = report((Date.now() - began) / 1000);
 process.stdout.write(`${md}\n`);
 if (ONLY === null) {

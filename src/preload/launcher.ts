@@ -54,7 +54,7 @@ interface Ready {
   stdlib: string;
 }
 
-type Reply = { op: "forked"; pid: number } | { op: "stale"; file: string } | { op: "unsafe"; threads: number };
+type Reply = { op: "forked"; pid: number; checkMs?: number; forkMs?: number } | { op: "stale"; file: string } | { op: "unsafe"; threads: number };
 
 /** One zygote process and the protocol with it. */
 class Zygote {
@@ -234,7 +234,7 @@ export class PreloadSpawner implements Spawner {
         if (reply.op === "stale") return this.startCold(handlers, via, { reason: "module-changed", file: reply.file });
         if (reply.op === "unsafe") return this.startCold(handlers, via, { reason: "threads", threads: reply.threads });
         z.generations.set(reply.pid, (status) => handlers.onExit(status));
-        this.opts.log.debug({ event: "preload-forked", pid: reply.pid, zygote: z.pid, ms: Math.round((performance.now() - t0) * 100) / 100 });
+        this.opts.log.debug({ event: "preload-forked", pid: reply.pid, zygote: z.pid, ms: Math.round((performance.now() - t0) * 100) / 100, checkMs: reply.checkMs, forkMs: reply.forkMs });
         handlers.onSpawned(reply.pid);
       }),
       (err: Error) => this.startCold(handlers, via, { reason: "preload-failed", error: err.message }),
