@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { FIXTURES, cleanupAll, runPidone, startPidone, type LogEvent, type Pidone } from "../helpers/pidone.js";
+import { BUNDLE, FIXTURES, cleanupAll, run, runPidone, startPidone, type LogEvent, type Pidone } from "../helpers/pidone.js";
 import { answerFrom, formatProcs, freePort } from "../helpers/http.js";
 import { zombies } from "../helpers/proc.js";
 
@@ -134,9 +134,13 @@ interface Answer {
   lib?: number;
 }
 
+type Source = "signal" | "trigger-file" | "control" | "watch";
+
 interface Server {
   name: string;
   options: string[];
+  /** How it is restarted, in turn; "watch": editing the code is the restart (--watch). */
+  sources: Source[];
   preload: string;
   /** Write version `v` of the app's code into `dir`. */
   write(dir: string, v: number, port: number): void;
@@ -161,11 +165,13 @@ def index():
     return jsonify(pid=os.getpid(), ppid=os.getppid(), version=VERSION)
 `;
 
-const SCRIPT_APP = (v: number, port: number) => `import json, os, signal, sys
+const SCRIPT_APP = (v: number, port: number) => `import json, os, signal, subprocess, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 import fakelib
 VERSION = ${v}
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
+# An orphan for pidone: the shell exits at once, its background sleep is re-parented to PID 1.
+subprocess.run(["sh", "-c", "sleep 1000 > /dev/null 2>&1 &"], check=True)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -202,8 +208,9 @@ function writeLib(root: string, value: number): void {
 
 const SERVERS: Server[] = [
   {
-    name: "Flask (python3 -m flask --app flask_app run)",
-    options: [],
+    name: "Flask (python3 -m flask --app flask_app run, --watch)",
+    options: ["--watch", "."],
+    sources: ["watch"],
     preload: "flask",
     write: (dir, v) => writeFileSync(path.join(dir, "flask_app.py"), FLASK_APP(v)),
     command: (_dir, port) => [PY, "-m", "flask", "--app", "flask_app", "run", "--host", "127.0.0.1", "--port", String(port)],
@@ -212,18 +219,20 @@ const SERVERS: Server[] = [
     termCode: 143,
   },
   {
-    name: "a plain script (http.server)",
+    name: "a plain script (http.server) that leaves an orphan",
     options: [],
+    sources: ["signal", "trigger-file", "control"],
     preload: "http.server,json,fakelib",
     write: (dir, v, port) => writeFileSync(path.join(dir, "server.py"), SCRIPT_APP(v, port)),
     command: () => [PY, "server.py"],
     spawnedIs: "pid",
-    processes: 2,
+    processes: 3,
     termCode: 3,
   },
   {
     name: "gunicorn with 2 workers (--single-child)",
     options: ["--single-child"],
+    sources: ["signal", "trigger-file", "control"],
     preload: "gunicorn.app.wsgiapp,gunicorn.arbiter,gunicorn.workers.sync,json",
     write: (dir, v) => writeFileSync(path.join(dir, "wsgi_app.py"), WSGI_APP(v)),
     command: (dir, port) => ["/usr/bin/gunicorn", "--workers", "2", "--graceful-timeout", "5", "--bind", `127.0.0.1:${port}`, "--chdir", dir, "wsgi_app:app"],
@@ -270,11 +279,13 @@ describe.each(SERVERS)("$name, restarted ten times with --preload", (s) => {
     const { p, port, dir } = await startServer(s);
     const first = await upAt(s, p, port, 1, 1);
     expect(first.warm, p.output()).toBe(true);
+    await p.waitForEvent("ready"); // the trigger file and the watcher run from here
     const zygote = Number(p.all("preload-ready")[0]?.pid);
     const pids = new Set([first.answer[s.spawnedIs]]);
     for (let gen = 2; gen <= RESTARTS + 1; gen++) {
       s.write(dir, gen, port);
-      p.signal("SIGUSR1");
+      const source = s.sources[gen % s.sources.length] as Source;
+      await restartVia(p, source, gen - 1);
       const { answer, warm } = await upAt(s, p, port, gen, gen);
       expect(warm, `generation ${gen}\n${p.output()}`).toBe(true);
       expect(pids.has(answer[s.spawnedIs])).toBe(false);
@@ -291,6 +302,29 @@ describe.each(SERVERS)("$name, restarted ten times with --preload", (s) => {
     expect(await p.waitExit(UP_MS)).toEqual({ code: s.termCode, signal: null });
   });
 });
+
+/** Ask for restart number `n` through `source`; resolves once pidone logged it. */
+async function restartVia(p: Pidone, source: Source, n: number): Promise<LogEvent> {
+  const event = p.waitForEvent("restart", undefined, UP_MS, n);
+  switch (source) {
+    case "signal":
+      p.signal("SIGUSR1");
+      break;
+    case "trigger-file":
+      writeFileSync(path.join(p.dir, ".restart_trigger"), "");
+      break;
+    case "control": {
+      const res = await run(process.execPath, [BUNDLE, "restart"], { env: { PIDONE_CONTROL_SOCKET: p.socket }, timeoutMs: UP_MS });
+      expect(res.code, `pidone restart: ${res.stderr}\n${p.output()}`).toBe(0);
+      break;
+    }
+    case "watch":
+      break; // the edit itself
+  }
+  const ev = await event;
+  expect(ev.source).toBe(source);
+  return ev;
+}
 
 describe("never wrong, only sometimes cold", () => {
   const script = SERVERS[1] as Server;
