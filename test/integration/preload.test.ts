@@ -244,15 +244,16 @@ const SERVERS: Server[] = [
 ];
 
 /** Start `s` under pidone with --preload, in app/ of a fresh dir, fakelib in lib/ beside it. */
-async function startServer(s: Server): Promise<{ p: Pidone; port: number; dir: string; root: string }> {
+async function startServer(s: Server, prepare?: (root: string) => void, preload = s.preload): Promise<{ p: Pidone; port: number; dir: string; root: string }> {
   const root = stateDir();
   const dir = path.join(root, "app");
   mkdirSync(dir);
   writeLib(root, 1);
+  prepare?.(root);
   const port = await freePort();
   s.write(dir, 1, port);
   const p = startPidone({
-    args: ["--log-level", "debug", ...s.options, "--preload", s.preload, "--", ...s.command(dir, port)],
+    args: ["--log-level", "debug", ...s.options, "--preload", preload, "--", ...s.command(dir, port)],
     cwd: dir, env: { PYTHONPATH: path.join(root, "lib"), PYTHONDONTWRITEBYTECODE: "1" },
   });
   return { p, port, dir, root };
@@ -295,6 +296,9 @@ describe.each(SERVERS)("$name, restarted ten times with --preload", (s) => {
       expect(procs.length, formatProcs(procs)).toBe(s.processes);
       expect(zombies(p.pid1), formatProcs(p.tree())).toEqual([]);
     }
+    // `pidone status` names the generation, not the zygote.
+    const status = await run(process.execPath, [BUNDLE, "status", "--json"], { env: { PIDONE_CONTROL_SOCKET: p.socket }, timeoutMs: UP_MS });
+    expect(JSON.parse(status.stdout)).toMatchObject({ pid: Number(p.all("restart").at(-1)?.newPid) });
     // One zygote all along, never restarted or swept.
     expect(p.all("preload-forked").every((e: LogEvent) => e.zygote === zygote)).toBe(true);
     expect(p.all("preload-cold")).toEqual([]);
@@ -344,6 +348,17 @@ describe("never wrong, only sometimes cold", () => {
     const fourth = await upAt(script, p, port, 4, 1);
     expect(fourth, p.output()).toMatchObject({ warm: true, answer: { lib: 2 } });
     expect(p.all("preload-cold")).toHaveLength(1);
+  });
+
+  it("a preload that leaves a thread running: one warning, preloading off, every generation cold and working", async () => {
+    const { p, port } = await startServer(script, (root) => {
+      writeFileSync(path.join(root, "lib", "threadlib.py"), "import threading, time\nthreading.Thread(target=time.sleep, args=(1000,), daemon=True).start()\n");
+    }, "http.server,threadlib");
+    expect((await upAt(script, p, port, 1, 1)).warm).toBe(false);
+    expect(p.all("preload-off")).toMatchObject([{ reason: "threads", threads: 2 }]);
+    p.signal("SIGUSR1");
+    expect((await upAt(script, p, port, 2, 1)).warm).toBe(false);
+    expect(p.all("preload-off")).toHaveLength(1);
   });
 
   it("a zygote that died: the running generation is still supervised; the next starts cold, the one after warm", async () => {
