@@ -123,7 +123,8 @@ export function resolvePythonCommand(
   const file = resolveOnPath(command, pathVar);
   const line = file === null ? null : read(file);
   const notPython = `--preload: '${command}' is not a Python interpreter or a script run by one (use e.g. python3 -m MODULE, python3 app.py, or a console script such as flask or gunicorn)`;
-  if (file === null || line === null) throw new ConfigError(notPython);
+  if (file === null) throw new ConfigError(`--preload: ${command}: command not found (it must be a Python interpreter or a script run by one)`);
+  if (line === null) throw new ConfigError(notPython);
   // Linux splits a #! line once: the interpreter, then everything after it as one argument.
   const m = /^[ \t]*(\S+)(?:[ \t]+(.*?))?[ \t]*$/.exec(line.replace(/\r$/, ""));
   if (!m) throw new ConfigError(notPython);

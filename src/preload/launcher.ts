@@ -254,7 +254,15 @@ export class PreloadSpawner implements Spawner {
     this.cold.start(handlers, via);
     if (this.off !== null) return;
     this.zygote?.retire();
-    const z = new Zygote(this.opts);
+    this.zygote = null;
+    let z: Zygote;
+    try {
+      z = new Zygote(this.opts);
+    } catch (err) {
+      // spawn() can throw synchronously (EAGAIN, ENOMEM): the next generation tries again, cold.
+      this.opts.log.warn({ event: "preload-zygote-failed", error: (err as Error).message });
+      return;
+    }
     this.adopt(z);
     z.ready.then((ready) => {
       if (this.zygote !== z) return;

@@ -86,7 +86,7 @@ describe("resolvePythonCommand", () => {
   it("refuses what no Python interpreter runs", () => {
     expect(refused(() => resolvePythonCommand("sh", ["-c", "true"], "/bin"))).toMatch(/'sh' is not a Python interpreter/);
     expect(refused(() => resolvePythonCommand("shell", [], dir))).toMatch(/'shell' is not a Python interpreter/);
-    expect(refused(() => resolvePythonCommand("no-such-command", [], "/nonexistent"))).toMatch(/is not a Python interpreter/);
+    expect(refused(() => resolvePythonCommand("no-such-command", [], "/nonexistent"))).toMatch(/--preload: no-such-command: command not found/);
   });
 });
 
