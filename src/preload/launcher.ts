@@ -40,6 +40,9 @@ export interface PreloadOptions {
   /** Every --listen descriptor pidone holds: the zygote inherits them all, each fork gets its
    *  generation's (they are fd 4, 5, ... in the zygote). */
   heldFds: readonly number[];
+  /** pidone's stdin is a terminal: each generation gets its own process group in pidone's
+   *  session, made the terminal's foreground, as the exec shim does for a cold one. */
+  terminal?: boolean;
   /** The app's command, for cold generations. */
   command: string;
   args: readonly string[];
@@ -70,13 +73,15 @@ class Zygote {
 
   constructor(opts: PreloadOptions) {
     const { python } = opts;
-    const config = { modules: opts.modules, cwd: opts.cwd, guarded: opts.guarded, run: python.run, args: python.args, origArgv: python.origArgv };
+    const config = { modules: opts.modules, cwd: opts.cwd, guarded: opts.guarded, terminal: opts.terminal === true, run: python.run, args: python.args, origArgv: python.origArgv };
     let settle!: { resolve: (r: Ready) => void; reject: (e: Error) => void };
     this.ready = new Promise<Ready>((resolve, reject) => (settle = { resolve, reject }));
     this.ready.catch(() => {}); // also awaited by whoever needs it
-    // Its own session: a terminal's Ctrl-C or a stop of the app's group never reaches it.
+    // Its own session (or, with a terminal, its own process group in pidone's session, which its
+    // generations must share to take the terminal): a terminal's ^C or a stop of the app's group
+    // never reaches it.
     this.proc = spawn(python.interpreter, [...python.options, "-c", BOOTSTRAP, JSON.stringify(config)], {
-      cwd: opts.cwd, env: process.env, detached: true, windowsHide: true,
+      cwd: opts.cwd, env: process.env, detached: opts.terminal !== true, windowsHide: true,
       stdio: ["inherit", "inherit", "inherit", "pipe", ...opts.heldFds],
     });
     this.pid = this.proc.pid ?? -1;

@@ -122,6 +122,8 @@ def preload():
 
 
 def main():
+    if CONFIG.get("terminal"):
+        os.setpgid(0, 0)
     os.set_inheritable(CTL, False)
     fcntl.fcntl(CTL, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
     ms, new = preload()
@@ -236,7 +238,18 @@ def fork(req, dispositions, mask, r, w):
 
 def become_app(req, dispositions, mask, r, w):
     """In the child: undo everything that is the zygote's and not the app's."""
-    os.setsid()
+    if CONFIG.get("terminal"):
+        # As the exec shim does for a cold app on a terminal: a process group of its own in
+        # pidone's session, made the terminal's foreground, so ^C and ^Z reach the app. A
+        # background group calling tcsetpgrp gets SIGTTOU unless it blocks it.
+        os.setpgid(0, 0)
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTTOU])
+        try:
+            os.tcsetpgrp(0, os.getpgrp())
+        except OSError as e:
+            sys.stderr.write(f"pidone: cannot give the terminal to the app ({errno.errorcode.get(e.errno, e.errno)}); it runs without job control\n")
+    else:
+        os.setsid()
     signal.set_wakeup_fd(-1)
     for s, h in dispositions.items():
         try:
