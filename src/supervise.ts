@@ -52,7 +52,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   // --preload: the zygote has imported the modules (or failed to: exit 2) before the first spawn.
   const preload = config.preload && plan.python ? await (await import("./preload/launcher.js")).startPreload({
     python: plan.python, modules: config.preload, cwd: process.cwd(), guarded: [process.cwd(), ...config.watch],
-    heldFds: handoff?.heldFds ?? [], command: config.command, args: config.args, log,
+    heldFds: handoff?.heldFds ?? [], command: config.command, args: config.args, log, terminal,
   }).catch((err: unknown) => { handoff?.close(); throw err; }) : undefined;
   const policy: Policy = {
     signalScope: config.signalScope, stopSignal: config.stopSignal, stopTimeoutMs: config.stopTimeoutMs, restart: config.restart,

@@ -41,7 +41,8 @@ export interface PreloadOptions {
    *  generation's (they are fd 4, 5, ... in the zygote). */
   heldFds: readonly number[];
   /** pidone's stdin is a terminal: each generation gets its own process group in pidone's
-   *  session, made the terminal's foreground, as the exec shim does for a cold one. */
+   *  session, made the terminal's foreground, as the exec shim does for a cold one
+   *  (child/spawn.ts). */
   terminal?: boolean;
   /** The app's command, for cold generations. */
   command: string;
@@ -212,7 +213,7 @@ export class PreloadSpawner implements Spawner {
   private orphanTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: PreloadOptions, first: Zygote) {
-    this.cold = plainSpawner(opts.command, opts.args);
+    this.cold = plainSpawner(opts.command, opts.args, opts.terminal);
     this.adopt(first);
   }
 
