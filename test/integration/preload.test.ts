@@ -382,3 +382,31 @@ describe("never wrong, only sometimes cold", () => {
     expect(await p.waitExit(UP_MS)).toEqual({ code: 3, signal: null });
   });
 });
+
+describe("with a terminal (a real pty, test/fixtures/pty-run.py)", () => {
+  it("a warm generation gets the terminal as a cold one does: its own group, the foreground, ^C to the app", async () => {
+    const p = startPidone({
+      args: ["--restart", "never", "--no-control-socket", "--no-trigger-file", "--log-level", "debug", "--preload", "json", "--", PY, path.join(FIXTURES, "tty-app.py")],
+      namespace: false, wrap: ["python3", path.join(FIXTURES, "pty-run.py"), "unshare", "--pid", "--fork", "--mount-proc", "--kill-child"],
+    });
+    try {
+      const m = (await p.waitForStdout(/app TTY pid=(\d+) pgrp=(\d+) fg=(\S+) foreground=(\w+)/))[0] as RegExpMatchArray;
+      expect(m[2], p.output()).toBe(m[1]);
+      expect(m[4], p.output()).toBe("True");
+      await p.waitForStdout(/app READY/);
+      expect(p.stdout.toString()).toMatch(new RegExp(`"event":"preload-forked","pid":${m[1]}`));
+      process.kill(p.proc.pid as number, "SIGUSR1"); // the driver types ^C
+      await p.waitForStdout(/app GOT INT 1/);
+      process.kill(p.proc.pid as number, "SIGUSR1");
+      expect((await p.waitExit()).code, p.output()).toBe(5);
+    } finally {
+      for (const d of p.exit ? [] : p.tree()) {
+        try {
+          process.kill(d.pid, "SIGKILL");
+        } catch {
+          // gone already
+        }
+      }
+    }
+  });
+});
