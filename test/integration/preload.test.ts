@@ -109,6 +109,16 @@ describe("a warm generation is started exactly like a cold one", () => {
   });
 });
 
+describe("crashes", () => {
+  it("a crashing warm generation is backed off and restarted warm, then pidone gives up with its code", async () => {
+    const { exit, p } = await runPidone({ args: ["--log-level", "debug", "--max-restarts", "2", "--preload", "json", "--", PY, "preload_state.py", "exit:3"], cwd: stateDir() }, 30_000);
+    expect(exit, p.output()).toEqual({ code: 3, signal: null });
+    expect(p.all("spawned").length + p.all("restart").length).toBe(3);
+    expect(p.all("preload-forked")).toHaveLength(3);
+    expect(p.all("gave-up")).toMatchObject([{ status: "exit 3" }]);
+  });
+});
+
 describe("refused at startup, exit 2, one line", () => {
   it.each([
     ["a command that is not Python", ["--preload", "json", "--", "sh", "-c", "sleep 5"], /^pidone: --preload: 'sh' is not a Python interpreter/],
