@@ -27,6 +27,8 @@ const BOOTSTRAP = [
   "exec(compile(b[:-1],'<pidone-zygote>','exec'),{'__name__':'_pidone_zygote'})",
 ].join("\n");
 
+/** A fork takes milliseconds; a zygote that has not answered after this is not going to. */
+const FORK_TIMEOUT_MS = 5_000;
 /** A reply longer than this is a broken zygote, not a message. */
 const MAX_LINE = 16 << 20;
 
@@ -153,10 +155,15 @@ class Zygote {
 
   private ctl: import("node:net").Socket | null = null;
 
-  /** Ask for a fork; the reply is null if the zygote died first. */
+  /** Ask for a fork; the reply is null if the zygote died first. A zygote that does not answer
+   *  in time (stopped, stuck) is killed: its exit answers null, and the generation starts cold. */
   fork(env: NodeJS.ProcessEnv, fds: number[], reply: (r: Reply | null) => void): void {
     if (!this.alive || !this.ctl) return reply(null);
-    this.replies.push(reply);
+    const timer = setTimeout(() => this.kill(), FORK_TIMEOUT_MS);
+    this.replies.push((r) => {
+      clearTimeout(timer);
+      reply(r);
+    });
     this.ctl.write(`${JSON.stringify({ op: "fork", env, fds })}\n`);
   }
 

@@ -371,6 +371,19 @@ describe("never wrong, only sometimes cold", () => {
     expect(p.all("preload-off")).toHaveLength(1);
   });
 
+  it("a zygote that does not answer (stopped) is killed after 5 s and that generation starts cold", async () => {
+    const { p, port } = await startServer(script);
+    expect((await upAt(script, p, port, 1, 1)).warm).toBe(true);
+    const zygote = p.tree().find((x) => x.cmdline.includes("_pidone_zygote") && x.ppid === p.pid1);
+    process.kill((zygote as { pid: number }).pid, "SIGSTOP");
+    p.signal("SIGUSR1");
+    const second = await upAt(script, p, port, 2, 1);
+    expect(second.warm).toBe(false);
+    expect(p.all("preload-cold")).toMatchObject([{ reason: "zygote-exited", status: "SIGKILL" }]);
+    p.signal("SIGUSR1");
+    expect((await upAt(script, p, port, 3, 1)).warm, p.output()).toBe(true);
+  });
+
   it("a zygote that died: the running generation is still supervised; the next starts cold, the one after warm", async () => {
     const { p, port } = await startServer(script);
     const first = await upAt(script, p, port, 1, 1);
