@@ -109,6 +109,10 @@ const ZWATCH = path.join(bin, "zwatch");
 const dist = path.join(work, "dist");
 cpSync(path.join(root, "dist"), dist, { recursive: true });
 const BUNDLE = path.join(dist, "pidone.cjs");
+// V8's code cache (dist/.cache, Node 22) is keyed by the bundle's absolute path: make it for this
+// copy, as an image build makes it for /opt/pidone.
+rmSync(path.join(dist, ".cache"), { recursive: true, force: true });
+spawnSync(process.execPath, [BUNDLE, "--version"], { stdio: "ignore" });
 const NODE = process.execPath;
 const WRAPPER = path.join(here, "wrapper.sh");
 

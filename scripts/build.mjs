@@ -1,7 +1,10 @@
-// Builds dist/pidone.cjs: one minified CommonJS bundle, with src/boot/early-signals.js as its
-// very first statement, plus koffi's native module for this platform beside it.
+// Builds dist/pidone-main.cjs, one minified CommonJS bundle, and dist/pidone.cjs, the entry that
+// loads it: src/boot/early-signals.js as its very first statement, then src/boot/compile-cache.js
+// (V8's code cache, Node 22). Plus koffi's native module for this platform, and the code cache
+// for the node that runs the build (made by running pidone once).
 import { build } from "esbuild";
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -14,14 +17,13 @@ mkdirSync(dist, { recursive: true });
 
 await build({
   entryPoints: [path.join(root, "src/main.ts")],
-  outfile: path.join(dist, "pidone.cjs"),
+  outfile: path.join(dist, "pidone-main.cjs"),
   bundle: true,
   platform: "node",
   format: "cjs",
   target: "node20",
   minify: true,
   legalComments: "none",
-  banner: { js: readFileSync(path.join(root, "src/boot/early-signals.js"), "utf8") },
   define: { PIDONE_VERSION: JSON.stringify(pkg.version) },
   // koffi is loaded from the .node file copied below, never from node_modules.
   external: ["koffi"],
@@ -53,3 +55,19 @@ if (copied === 0) {
   console.error("build: no koffi native module found under node_modules/@koromix; run npm ci");
   process.exit(1);
 }
+
+// The entry: the early signal handlers first (before any module loads), then the cached bundle.
+writeFileSync(path.join(dist, "pidone.cjs"), [
+  readFileSync(path.join(root, "src/boot/early-signals.js"), "utf8"),
+  readFileSync(path.join(root, "src/boot/compile-cache.js"), "utf8"),
+].join(""));
+
+// Fill dist/.cache for the node running the build (and any in PIDONE_CACHE_NODES, colon
+// separated): the cache is made when the bundle is compiled, so `--version` is enough. Only for
+// this path: a copy elsewhere (the image's /opt/pidone) is filled there (Dockerfile.example).
+const env = { ...process.env };
+delete env.NODE_OPTIONS;
+for (const node of [process.execPath, ...(process.env.PIDONE_CACHE_NODES ?? "").split(":").filter(Boolean)]) {
+  spawnSync(node, [path.join(dist, "pidone.cjs"), "--version"], { env, stdio: "ignore" });
+}
+

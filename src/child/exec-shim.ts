@@ -9,6 +9,7 @@
 //     (sh cannot call tcsetpgrp). Node's spawn cannot run code between fork and exec, and once
 //     it returns the child has exec'ed, so setpgid from pidone would fail with EACCES.
 import { existsSync } from "node:fs";
+import path from "node:path";
 import { EXEC_SHIM_ARG } from "../cli/program.js";
 import { loadExec } from "../sys/exec.js";
 
@@ -26,10 +27,12 @@ export interface ShimOptions {
 /** The shim command. PIDONE_EXEC_SHIM=node forces the node shim (tests; undocumented). */
 export function execShim(env: NodeJS.ProcessEnv, opts: ShimOptions = { listenPid: true, terminal: false }): string[] {
   if (!opts.terminal && env.PIDONE_EXEC_SHIM !== "node" && existsSync(SH)) return [SH, "-c", SH_SCRIPT];
-  // __filename is the bundle, also when it is loaded by a launcher script (Dockerfile.example).
+  // __filename is the bundle (dist/pidone-main.cjs), also when it is loaded by a launcher script
+  // (Dockerfile.example); the entry beside it adds the early handlers and the code cache.
+  const entry = path.join(path.dirname(__filename), "pidone.cjs");
   const flags = process.execArgv.filter((f) => f === "--disable-sigusr1");
   return [
-    process.execPath, ...flags, __filename, EXEC_SHIM_ARG,
+    process.execPath, ...flags, existsSync(entry) ? entry : __filename, EXEC_SHIM_ARG,
     ...(opts.listenPid ? ["--listen-pid"] : []), ...(opts.terminal ? ["--terminal"] : []), "--",
   ];
 }
