@@ -1,9 +1,9 @@
 // pino, synchronous, to stderr, no transports: transports are worker threads that bundle badly,
 // and buffered lines can be lost when PID 1 exits. JSON lines for log collectors; short readable
-// lines on a TTY.
+// lines on a TTY. pino itself is loaded after the first spawn (createDeferredLogger).
 import { writeSync } from "node:fs";
 import { isatty } from "node:tty";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
 import type { LogLevelName } from "./cli/config.js";
 
 const LEVEL_NAMES: Record<number, string> = { 10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal" };
@@ -25,13 +25,49 @@ export function prettyLine(json: string): string {
   return `${t} ${lvl} pidone: ${event ?? msg ?? ""}${fields ? ` ${fields}` : ""}\n`;
 }
 
-/** Create the logger. `format` auto means pretty when stderr is a TTY. */
-export function createLogger(level: LogLevelName, format: "json" | "pretty" | "auto"): Logger {
+/** Create the logger. `format` auto means pretty when stderr is a TTY; `clock` gives each line's time. */
+export function createLogger(level: LogLevelName, format: "json" | "pretty" | "auto", clock: () => number = Date.now): Logger {
+  // Required here, not imported: pino and its dependencies are evaluated only when a logger is made.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const pino = require("pino") as typeof import("pino");
   // isatty(2), not process.stderr.isTTY: touching process.stderr makes libuv set O_NONBLOCK on
   // fd 2, a flag of the open file that the app shares, and its writes would start failing EAGAIN.
   const pretty = format === "pretty" || (format === "auto" && isatty(2));
   const stream = pretty
     ? { write: (line: string) => void writeSync(2, prettyLine(line)) }
     : pino.destination({ dest: 2, sync: true });
-  return pino({ level, base: undefined, messageKey: "msg" }, stream);
+  return pino({ level, base: undefined, messageKey: "msg", timestamp: () => `,"time":${clock()}` }, stream);
+}
+
+type HeldLevel = "debug" | "info" | "warn" | "error";
+/** Held events before pino loads on its own; pidone logs a handful before its first spawn. */
+const MAX_HELD = 64;
+
+/** A logger that holds its events until `load()`, which pidone calls right after the first spawn:
+ *  loading pino and its dependencies takes milliseconds the app's start need not wait for. Held
+ *  events keep their own time. An error, too many held events, or the process's exit load it at
+ *  once, so nothing held is lost (pino writes synchronously). */
+export function createDeferredLogger(level: LogLevelName, format: "json" | "pretty" | "auto"): { log: Logger; load(): void } {
+  let real: Logger | null = null;
+  let replayTime: number | null = null;
+  const held: [HeldLevel, object, number][] = [];
+  const load = (): Logger => {
+    if (real) return real;
+    const logger = createLogger(level, format, () => replayTime ?? Date.now());
+    real = logger;
+    for (const [lvl, obj, time] of held.splice(0)) {
+      replayTime = time;
+      logger[lvl](obj);
+    }
+    replayTime = null;
+    return logger;
+  };
+  const method = (lvl: HeldLevel) => (obj: object) => {
+    if (real) return real[lvl](obj);
+    held.push([lvl, obj, Date.now()]);
+    if (lvl === "error" || held.length >= MAX_HELD) load();
+  };
+  process.once("exit", () => void load());
+  const log = { debug: method("debug"), info: method("info"), warn: method("warn"), error: method("error") };
+  return { log: log as unknown as Logger, load: () => void load() };
 }

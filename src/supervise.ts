@@ -4,7 +4,7 @@ import { isatty } from "node:tty";
 import type { Logger } from "pino";
 import type { Config } from "./cli/config.js";
 import { BindError, ConfigError } from "./errors.js";
-import { createLogger } from "./log.js";
+import { createDeferredLogger } from "./log.js";
 import { EXIT, exitCode } from "./exit-code.js";
 import { Runner, now } from "./supervisor/runner.js";
 import type { Outcome } from "./supervisor/events.js";
@@ -25,7 +25,8 @@ const BACKOFF = { backoffInitialMs: 100, backoffMaxMs: 30_000, backoffResetMs: 1
 /** Run the app under supervision until it ends; `exit` ends the process with a code (main.ts).
  *  A bad configuration found before the first spawn is thrown as ConfigError, for main.ts. */
 export async function supervise(config: Config, exit: (code: number) => never): Promise<void> {
-  const log = createLogger(config.logLevel, config.logFormat);
+  // pino loads after the spawn; the few events before it are held (log.ts).
+  const { log, load: loadLogger } = createDeferredLogger(config.logLevel, config.logFormat);
   // Everything that can be checked is checked before the first side effect (preflight.ts);
   // what is left (binding, listening) fails with a ConfigError before the first spawn.
   const plan = preflight(config);
@@ -129,6 +130,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   // (sources/guard.ts), and anything else that throws here stops the app first, then exits 1.
   try {
     // After the spawn: loading node:inspector and koffi costs milliseconds the app's start need not wait for.
+    loadLogger();
     closeInspectorOpenedBySignal(log);
     libc();
     unblockHandledSignals([...new Set([...HANDLED_SIGNALS, config.restartSignal])], log);
