@@ -1,0 +1,53 @@
+// After a batch, the receiver asks the pidone beside it (over its control socket) for a restart
+// and watches the new generation through its first moments, so the sender can say "up" or
+// "crashed: exit 1". "Up" = the control socket's restart answer (the new app process runs) and
+// then `status` still showing that same pid running UP_SETTLE_MS later: the status report has no
+// readiness, so a crash during start-up is what this catches.
+import { DEFAULTS } from "../cli/config.js";
+import { request } from "../control/client.js";
+import type { RestartOutcome } from "./protocol.js";
+
+/** How long the new generation must keep running to count as up. */
+export const UP_SETTLE_MS = 300;
+const POLL_MS = 25;
+
+/** The control socket `pidone receive` talks to: --socket, else the same default `pidone
+ *  restart` uses. The one place to switch when the default moves. */
+export function controlSocketPath(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return explicit ?? env.PIDONE_CONTROL_SOCKET ?? DEFAULTS.controlSocket;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Ask for a restart and follow the new generation for UP_SETTLE_MS. Never throws. */
+export async function restartAndWatch(socket: string, timeoutMs: number): Promise<RestartOutcome> {
+  const before = await request(socket, { cmd: "status" }, 5000);
+  if (!before.response) return { kind: "failed", error: before.error ?? "no status from pidone" };
+  const oldPid = before.response.ok && "status" in before.response ? before.response.status.pid : null;
+  const t0 = performance.now();
+  const res = await request(socket, { cmd: "restart", timeoutMs }, timeoutMs + 2000);
+  const restartMs = Math.round(performance.now() - t0);
+  const r = res.response;
+  if (!r) return { kind: "failed", error: res.error ?? "no answer from pidone" };
+  if (!r.ok) {
+    // The new generation died before the answer: report its exit status, as a crash.
+    const st = await request(socket, { cmd: "status" }, 5000);
+    const status = st.response?.ok && "status" in st.response ? st.response.status : null;
+    if (status && /failed/.test(r.error)) return { kind: "crashed", oldPid, newPid: null, restartMs, status: status.lastExit ?? "unknown" };
+    return { kind: "failed", error: r.error };
+  }
+  if (!("pid" in r)) return { kind: "failed", error: "unexpected answer from pidone" };
+  const newPid = r.pid;
+  const settleUntil = performance.now() + UP_SETTLE_MS;
+  for (;;) {
+    const st = await request(socket, { cmd: "status" }, 5000);
+    const s = st.response?.ok && "status" in st.response ? st.response.status : null;
+    if (!s) return { kind: "failed", error: st.error ?? "no status from pidone after the restart" };
+    if (s.pid !== newPid || s.state !== "running") {
+      // Gone, or already replaced by a crash restart: the exit is the news.
+      return { kind: "crashed", oldPid, newPid, restartMs, status: s.lastExit ?? s.state };
+    }
+    if (performance.now() >= settleUntil) return { kind: "up", oldPid, newPid, restartMs, upMs: Math.round(performance.now() - t0) };
+    await sleep(POLL_MS);
+  }
+}
