@@ -36,13 +36,15 @@ export class IgnoreRules {
       const sub = parts.slice(0, i).join("/");
       const dir = i < parts.length || isDir;
       if (this.base.ignores(dir ? `${sub}/` : sub)) return true;
-      // Each .gitignore above `sub` speaks about it relative to its own directory.
-      for (let j = 0; j < i; j++) {
-        const at = parts.slice(0, j).join("/");
-        const ig = this.gitignore(at);
+      // Each .gitignore above `sub` speaks about it relative to its own directory, and the
+      // deepest one with a verdict wins (git's precedence: `!keep.log` in sub/ re-includes).
+      for (let j = i - 1; j >= 0; j--) {
+        const ig = this.gitignore(parts.slice(0, j).join("/"));
         if (ig === null) continue;
         const relToDir = parts.slice(j, i).join("/");
-        if (ig.ignores(dir ? `${relToDir}/` : relToDir)) return true;
+        const verdict = ig.test(dir ? `${relToDir}/` : relToDir);
+        if (verdict.ignored) return true;
+        if (verdict.unignored) break;
       }
     }
     return false;
