@@ -317,12 +317,13 @@ class Sender {
     });
     this.watcher = w;
     for (const ev of ["add", "change", "unlink", "addDir", "unlinkDir"] as const) w.on(ev, (p: string) => this.changed(p));
-    // chokidar drops a change event when only the mode changed and atime is past mtime (it takes
-    // that for a read); the raw inotify/FSEvents event still comes, and an extra path costs
-    // nothing (the batch compares it with the model).
+    // chokidar drops some events: a change when only the mode changed and atime is past mtime
+    // (it takes that for a read), and the add of a dangling symlink (its stat fails). The raw
+    // inotify/FSEvents event still comes, and an extra path costs nothing: the batch stats it
+    // and compares it with the model.
     w.on("raw", (ev: string, evPath: string, opts: unknown) => {
       const base = (opts as { watchedPath?: unknown } | null)?.watchedPath;
-      if (ev !== "change" || typeof evPath !== "string" || typeof base !== "string") return;
+      if ((ev !== "change" && ev !== "rename") || typeof evPath !== "string" || typeof base !== "string") return;
       this.changed(path.isAbsolute(evPath) ? evPath : path.join(base, evPath));
       if (path.basename(base) === evPath) this.changed(base);
     });
