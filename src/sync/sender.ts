@@ -58,7 +58,7 @@ export function formatReport(r: BatchReport): string {
   if (x.kind === "up") line += `; restarted ${pids(x.oldPid, x.newPid)} in ${x.restartMs} ms; up after ${x.upMs} ms`;
   else if (x.kind === "crashed") line += `; restarted ${pids(x.oldPid, x.newPid)} in ${x.restartMs} ms; the new app CRASHED (${x.status}): fix and save, the next batch restarts it`;
   else if (x.kind === "failed") line += `; restart FAILED: ${x.error}`;
-  else line += "; no restart (--no-restart)";
+  else line += "; no restart asked";
   return line;
 }
 
@@ -235,7 +235,8 @@ class Sender {
       }
       done.push(op);
     }
-    await conn.send({ t: "commit", id, restart: this.o.restart });
+    // Every file vanished since the scan: commit the empty batch, but restart nothing.
+    await conn.send({ t: "commit", id, restart: this.o.restart && done.length > 0 });
     const applied = await conn.expect("applied");
     const applyMs = Math.round(performance.now() - t0);
     applyToModel(model, done, sent);
