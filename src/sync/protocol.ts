@@ -63,6 +63,8 @@ export type ReceiverMessage =
   | { t: "hashes"; hashes: [string, string | null][] }
   | { t: "applied"; id: number; files: number; bytes: number; ms: number }
   | { t: "result"; id: number; restart: RestartOutcome }
+  /** Sent any time after a result: the generation that batch started has died since. */
+  | { t: "crashed"; id: number; pid: number; status: string }
   | { t: "error"; message: string };
 
 /** Encode one frame. */
@@ -302,6 +304,8 @@ export function decodeReceiverMessage(f: Frame): ReceiverMessage {
       return { t: "applied", id: int(h, "id"), files: int(h, "files"), bytes: int(h, "bytes"), ms: num(h, "ms") };
     case "result":
       return { t: "result", id: int(h, "id"), restart: outcome(h.restart) };
+    case "crashed":
+      return { t: "crashed", id: int(h, "id"), pid: int(h, "pid"), status: str(h, "status", 200) };
     case "error":
       return { t: "error", message: str(h, "message", 4000) };
     default:

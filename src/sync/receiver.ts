@@ -23,6 +23,8 @@ export interface ReceiveOptions {
   remoteDir: string;
   /** Ask for a restart after a batch (when the sender asks for one): how. */
   restart: (timeoutMs: number) => Promise<RestartOutcome>;
+  /** Follow the generation a batch started; resolves with its exit status if it dies. */
+  watchAfter: (pid: number, stop: AbortSignal) => Promise<string | null>;
   restartTimeoutMs: number;
   input: AsyncIterable<Buffer> & { destroy(): void };
   write: (frame: Buffer) => void;
@@ -228,6 +230,8 @@ export async function receive(root: string, opts: ReceiveOptions): Promise<numbe
   const send = (msg: object) => opts.write(encodeFrame(msg));
   let batch: Batch | null = null;
   let greeted = false;
+  // The watch over the last batch's generation; the next batch (or the end) ends it.
+  let after: AbortController | null = null;
   try {
     for await (const frame of readFrames(opts.input)) {
       const msg = decodeSenderMessage(frame);
@@ -245,6 +249,7 @@ export async function receive(root: string, opts: ReceiveOptions): Promise<numbe
         if (msg.t === "hash") {
           send({ t: "hashes", hashes: msg.paths.map((p) => [p, hashOne(root, p)]) });
         } else if (msg.t === "begin") {
+          after?.abort();
           batch = new Batch(msg.id, root);
         } else {
           throw new ProtocolError(`'${msg.t}' frame outside a batch`);
@@ -303,6 +308,20 @@ export async function receive(root: string, opts: ReceiveOptions): Promise<numbe
           send({ t: "applied", id: b.id, files: b.files, bytes: b.bytes, ms: Math.round(performance.now() - b.startedAt) });
           const restart: RestartOutcome = msg.restart ? await opts.restart(opts.restartTimeoutMs) : { kind: "skipped" };
           send({ t: "result", id: b.id, restart });
+          if (restart.kind === "up") {
+            const ctl = new AbortController();
+            after = ctl;
+            const pid = restart.newPid;
+            void opts.watchAfter(pid, ctl.signal).then((status) => {
+              if (status !== null && !ctl.signal.aborted) {
+                try {
+                  send({ t: "crashed", id: b.id, pid, status });
+                } catch {
+                  // the sender is gone
+                }
+              }
+            });
+          }
           break;
         }
         default:
@@ -310,6 +329,7 @@ export async function receive(root: string, opts: ReceiveOptions): Promise<numbe
       }
     }
   } catch (err) {
+    after?.abort();
     batch?.abort();
     const message = err instanceof ProtocolError ? err.message : `${(err as NodeJS.ErrnoException).code ?? "error"}: ${(err as Error).message}`;
     opts.warn(`pidone receive: ${message}; ${batch ? "batch discarded, REMOTE_DIR unchanged" : "stopped"}`);
@@ -320,6 +340,7 @@ export async function receive(root: string, opts: ReceiveOptions): Promise<numbe
     }
     return RECEIVE_EXIT.refused;
   }
+  after?.abort();
   if (batch) {
     batch.abort();
     opts.warn("pidone receive: the stream ended inside a batch; batch discarded, REMOTE_DIR unchanged");

@@ -3,18 +3,22 @@
 // "crashed: exit 1". "Up" = the control socket's restart answer (the new app process runs) and
 // then `status` still showing that same pid running UP_SETTLE_MS later: the status report has no
 // readiness, so a crash during start-up is what this catches.
-import { DEFAULTS } from "../cli/config.js";
+import { currentUid, defaultControlSocket, fsProbe } from "../cli/control-socket-path.js";
 import { request } from "../control/client.js";
 import type { RestartOutcome } from "./protocol.js";
 
 /** How long the new generation must keep running to count as up. */
 export const UP_SETTLE_MS = 300;
+/** After "up", how long the receiver keeps an eye on it: an app slower to start than
+ *  UP_SETTLE_MS (Node under load) that then dies is still reported, as a `crashed` notice. */
+export const AFTER_WATCH_MS = 10_000;
+const AFTER_POLL_MS = 100;
 const POLL_MS = 25;
 
-/** The control socket `pidone receive` talks to: --socket, else the same default `pidone
- *  restart` uses. The one place to switch when the default moves. */
+/** The control socket `pidone receive` talks to: --socket, else PIDONE_CONTROL_SOCKET, else the
+ *  same default `pidone restart` uses (src/cli/control-socket-path.ts). */
 export function controlSocketPath(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return explicit ?? env.PIDONE_CONTROL_SOCKET ?? DEFAULTS.controlSocket;
+  return explicit ?? env.PIDONE_CONTROL_SOCKET ?? defaultControlSocket(env, currentUid(), fsProbe);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -50,4 +54,19 @@ export async function restartAndWatch(socket: string, timeoutMs: number): Promis
     if (performance.now() >= settleUntil) return { kind: "up", oldPid, newPid, restartMs, upMs: Math.round(performance.now() - t0) };
     await sleep(POLL_MS);
   }
+}
+
+/** Follow generation `pid` for AFTER_WATCH_MS (or until `stop` aborts); resolves with its exit
+ *  status if it dies meanwhile, else null. Never throws. */
+export async function watchAfter(socket: string, pid: number, stop: AbortSignal): Promise<string | null> {
+  const until = performance.now() + AFTER_WATCH_MS;
+  while (!stop.aborted && performance.now() < until) {
+    await sleep(AFTER_POLL_MS);
+    if (stop.aborted) return null;
+    const st = await request(socket, { cmd: "status" }, 5000);
+    const s = st.response?.ok && "status" in st.response ? st.response.status : null;
+    if (!s) return null;
+    if (s.pid !== pid || s.state !== "running") return stop.aborted ? null : s.lastExit ?? s.state;
+  }
+  return null;
 }

@@ -5,7 +5,7 @@ import type { Invocation } from "../cli/program.js";
 import { parseDuration } from "../cli/config.js";
 import { releaseEarlySignals } from "../sources/signals.js";
 import { RECEIVE_EXIT, receive, resolveRemoteDir } from "./receiver.js";
-import { controlSocketPath, restartAndWatch } from "./restart.js";
+import { controlSocketPath, restartAndWatch, watchAfter } from "./restart.js";
 
 /** Run `pidone receive`; returns the exit code. */
 export async function runReceive(inv: Extract<Invocation, { kind: "receive" }>): Promise<number> {
@@ -29,6 +29,7 @@ export async function runReceive(inv: Extract<Invocation, { kind: "receive" }>):
   const code = await receive(dir.root, {
     remoteDir: inv.remoteDir,
     restart: (timeoutMs) => restartAndWatch(socket, timeoutMs),
+    watchAfter: (pid, stop) => watchAfter(socket, pid, stop),
     restartTimeoutMs,
     input: process.stdin,
     write: (frame) => void process.stdout.write(frame),

@@ -107,7 +107,11 @@ class Sender {
     if (!this.o.once) await this.startWatcher();
     let backoff = BACKOFF_MIN_MS;
     for (;;) {
-      const conn = new Connection([...this.o.via, ...this.o.remoteCommand, "receive", this.o.remoteDir], (line) => this.o.err(`pidone sync: remote: ${line}`));
+      const conn = new Connection(
+        [...this.o.via, ...this.o.remoteCommand, "receive", this.o.remoteDir],
+        (line) => this.o.err(`pidone sync: remote: ${line}`),
+        (m) => this.event("crashed", { id: m.id, pid: m.pid, status: m.status }, `the app started by batch ${m.id} (pid ${m.pid}) CRASHED (${m.status}): fix and save, the next batch restarts it`),
+      );
       try {
         const model = await this.handshake(conn);
         backoff = BACKOFF_MIN_MS;

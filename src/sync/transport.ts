@@ -63,7 +63,7 @@ export class Connection {
   /** Settles (never rejects) with the reason once the transport is gone. */
   readonly closed: Promise<Error>;
 
-  constructor(readonly argv: readonly string[], onStderr: (line: string) => void) {
+  constructor(readonly argv: readonly string[], onStderr: (line: string) => void, private onNotice: (m: Extract<ReceiverMessage, { t: "crashed" }>) => void = () => {}) {
     const [cmd, ...args] = argv;
     this.child = spawn(cmd as string, args, { stdio: ["pipe", "pipe", "pipe"], windowsHide: true });
     let resolveClosed: (e: Error) => void = () => {};
@@ -105,6 +105,8 @@ export class Connection {
   }
 
   private deliver(m: ReceiverMessage): void {
+    // Notices come whenever they happen, between the answers the sender waits for.
+    if (m.t === "crashed") return this.onNotice(m);
     const w = this.waiters.shift();
     if (w) {
       if (m.t === "error") w.reject(new RemoteError(m.message));
