@@ -1,8 +1,8 @@
 // After a batch, the receiver asks the pidone beside it (over its control socket) for a restart
 // and watches the new generation through its first moments, so the sender can say "up" or
-// "crashed: exit 1". "Up" = the control socket's restart answer (the new app process runs) and
-// then `status` still showing that same pid running UP_SETTLE_MS later: the status report has no
-// readiness, so a crash during start-up is what this catches.
+// "crashed: exit 1". "Up" = the restart answer with wait "ready" (the new app process runs and,
+// when pidone has --ready-http/--ready-tcp, that check passes) and then `status` still showing
+// that same pid running UP_SETTLE_MS later, so a crash during start-up is caught too.
 import { currentUid, defaultControlSocket, fsProbe } from "../cli/control-socket-path.js";
 import { request } from "../control/client.js";
 import type { RestartOutcome } from "./protocol.js";
@@ -29,7 +29,7 @@ export async function restartAndWatch(socket: string, timeoutMs: number): Promis
   if (!before.response) return { kind: "failed", error: before.error ?? "no status from pidone" };
   const oldPid = before.response.ok && "status" in before.response ? before.response.status.pid : null;
   const t0 = performance.now();
-  const res = await request(socket, { cmd: "restart", timeoutMs }, timeoutMs + 2000);
+  const res = await request(socket, { cmd: "restart", timeoutMs, wait: "ready" }, timeoutMs + 2000);
   const restartMs = Math.round(performance.now() - t0);
   const r = res.response;
   if (!r) return { kind: "failed", error: res.error ?? "no answer from pidone" };
@@ -37,7 +37,7 @@ export async function restartAndWatch(socket: string, timeoutMs: number): Promis
     // The new generation died before the answer: report its exit status, as a crash.
     const st = await request(socket, { cmd: "status" }, 5000);
     const status = st.response?.ok && "status" in st.response ? st.response.status : null;
-    if (status && /failed/.test(r.error)) return { kind: "crashed", oldPid, newPid: null, restartMs, status: status.lastExit ?? "unknown" };
+    if (status && /failed|crashed|exited/.test(r.error)) return { kind: "crashed", oldPid, newPid: null, restartMs, status: status.lastExit ?? "unknown" };
     return { kind: "failed", error: r.error };
   }
   if (!("pid" in r)) return { kind: "failed", error: "unexpected answer from pidone" };
