@@ -15,6 +15,16 @@ import { overlapBench, overlapTable } from "./overlap.mjs";
 import { preloadBench, preloadReport } from "./preload.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+// `node bench/run.mjs --only sync`: just the inner-loop section (bench/sync.mjs), without the
+// peers' set-up; it writes bench/RESULTS-sync.md.
+if ((process.argv.includes("--only") && process.argv[process.argv.indexOf("--only") + 1] === "sync") || process.env.BENCH_ONLY === "sync") {
+  await import("./sync.mjs").then(async (m) => {
+    const md = await m.syncBench();
+    process.stdout.write(`${md}\n`);
+    writeFileSync(path.join(here, "RESULTS-sync.md"), `${md}\n`);
+  });
+  process.exit(0);
+}
 const root = path.resolve(here, "..");
 const QUICK = process.env.BENCH_QUICK === "1";
 // NODE_EXTRA_CA_CERTS makes every node start read a CA bundle (~90 ms here) and NODE_OPTIONS
@@ -23,7 +33,7 @@ delete process.env.NODE_EXTRA_CA_CERTS;
 delete process.env.NODE_OPTIONS;
 /** Sections to run (`--only reaping,startup` or BENCH_ONLY=reaping); all by default. A partial
  *  run prints its tables but leaves bench/RESULTS.md alone. */
-const SECTIONS = ["startup", "signals", "idle", "reaping", "restart", "handoff", "overlap", "preload"];
+const SECTIONS = ["startup", "signals", "idle", "reaping", "restart", "handoff", "overlap", "preload", "sync"];
 const onlyArg = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : process.env.BENCH_ONLY;
 const ONLY = onlyArg ? new Set(onlyArg.split(",")) : null;
 for (const s of ONLY ?? []) {
@@ -806,7 +816,8 @@ if (want("restart")) await restarts();
 if (want("handoff")) await zeroDowntime();
 if (want("overlap")) await overlapSection();
 if (want("preload")) await preloadSection();
-const md = report((Date.now() - began) / 1000);
+const syncMd = want("sync") ? `\n\n${await (await import("./sync.mjs")).syncBench()}` : "";
+const md = `${report((Date.now() - began) / 1000)}${syncMd}`;
 process.stdout.write(`${md}\n`);
 if (ONLY === null) {
   writeFileSync(path.join(here, "RESULTS.md"), `${md}\n`);

@@ -1,4 +1,4 @@
-// Entry point: argv -> the supervisor, the control client or the exec shim, each module loaded
+// Entry point: argv -> the supervisor, the control client, sync/receive or the exec shim, each module loaded
 // only on the path that needs it (so `pidone restart` does not pay for the supervisor's). The
 // only place that ends the process, and the one that reports a bad configuration (exit 2).
 import { EXEC_SHIM_ARG, parseArgs } from "./cli/program.js";
@@ -17,6 +17,9 @@ async function main(argv: string[]): Promise<void> {
     const inv = parseArgs(argv, VERSION);
     if (inv.kind === "done") exit(0);
     if (inv.kind === "client") exit(await (await import("./control/run-client.js")).runClient(inv));
+    // The sender runs on laptops (macOS, Windows): its path loads src/sync/* and nothing Linux-only.
+    if (inv.kind === "sync") exit(await (await import("./sync/run-sync.js")).runSyncCommand(inv));
+    if (inv.kind === "receive") exit(await (await import("./sync/run-receive.js")).runReceive(inv));
     if (inv.kind !== "run") return;
     const config = normalizeConfig(inv.raw, inv.command, process.env, process.cwd());
     await (await import("./supervise.js")).supervise(config, exit);

@@ -10,6 +10,11 @@ export const EXEC_SHIM_ARG = "__exec-shim";
 export type Invocation =
   | { kind: "run"; raw: RawOptions; command: string[] }
   | { kind: "client"; action: "restart" | "status"; socket?: string; timeout?: string; wait?: string; json: boolean }
+  | {
+      kind: "sync"; localDir: string; remoteDir: string; via?: string; remoteCommand?: string; once: boolean;
+      deleteExtra: boolean; restart: boolean; ignore: string[]; debounce?: string; json: boolean;
+    }
+  | { kind: "receive"; remoteDir: string; socket?: string; timeout?: string }
   | { kind: "done" };
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -23,9 +28,11 @@ export function parseArgs(argv: readonly string[], version: string): Invocation 
   // `pidone restart` / `pidone status` talk to a running pidone. Checked before commander so an
   // app that happens to be called "restart" still works after `--`.
   if (argv[0] === "restart" || argv[0] === "status") return parseClient(argv[0], argv.slice(1), version);
+  if (argv[0] === "sync") return parseSync(argv.slice(1), version);
+  if (argv[0] === "receive") return parseReceive(argv.slice(1), version);
 
   const program = new Command("pidone")
-    .usage("[options] -- <command> [args...]\n       pidone restart [--socket PATH] [--timeout DURATION] [--wait ready|running]\n       pidone status [--socket PATH] [--json]")
+    .usage("[options] -- <command> [args...]\n       pidone restart [--socket PATH] [--timeout DURATION] [--wait ready|running]\n       pidone status [--socket PATH] [--json]\n       pidone sync LOCAL_DIR REMOTE_DIR --via PREFIX [--once] (see pidone sync --help)")
     .description("PID 1 for containers: runs <command> as its child, forwards signals, reaps zombies, and restarts the app in place on SIGUSR1, a trigger file, file changes, `pidone restart` or a crash.")
     .version(version, "-V, --version")
     .argument("[command...]", "the app and its arguments, passed as-is (no shell)")
@@ -76,6 +83,47 @@ function parseClient(action: "restart" | "status", argv: readonly string[], vers
   return run(program, argv, (cmd) => {
     const o = cmd.opts<{ socket?: string; timeout?: string; wait?: string; json?: boolean }>();
     return { kind: "client", action, socket: o.socket, timeout: o.timeout, wait: o.wait, json: o.json === true };
+  });
+}
+
+function parseSync(argv: readonly string[], version: string): Invocation {
+  const program = new Command("pidone sync")
+    .usage("LOCAL_DIR REMOTE_DIR --via PREFIX [options]")
+    .description("Send LOCAL_DIR to REMOTE_DIR in a running container and keep it in sync: runs `PREFIX pidone receive REMOTE_DIR` (e.g. --via 'kubectl exec -i POD --'), sends only what differs, then every settled batch of changes, and has the pidone there restart the app after each batch.")
+    .version(version, "-V, --version")
+    .argument("<local-dir>", "the directory to send")
+    .argument("<remote-dir>", "where it goes in the container (must exist there)")
+    .addOption(new Option("--via <prefix>", "the transport, split into words without a shell: 'kubectl exec -i [-n NS] [-c C] POD --', 'docker exec -i CTR', 'podman exec -i CTR', 'ssh HOST'; '' runs pidone receive here").makeOptionMandatory())
+    .addOption(new Option("--remote-command <cmd>", "how to run pidone on the other side (default: pidone), e.g. 'node /opt/pidone/pidone.cjs'"))
+    .addOption(new Option("--once", "reconcile, apply, restart, report and exit (0 on success)"))
+    .addOption(new Option("--delete", "delete remote files that LOCAL_DIR does not have (default: leave them)"))
+    .addOption(new Option("--no-restart", "do not ask pidone for a restart after a batch (the app reloads itself)"))
+    .addOption(new Option("--ignore <glob>", "do not send matching paths (gitignore syntax, repeatable); .git, node_modules, __pycache__, *.pyc, editor temporaries and .gitignore'd files are never sent").argParser(collect))
+    .addOption(new Option("--debounce <duration>", "quiet time after the last change before a batch is sent (default 50ms)"))
+    .addOption(new Option("--json", "print one JSON object per event (connected, applied, synced, disconnected, ...)"))
+    .helpOption("-h, --help", "show this help");
+  return run(program, argv, (cmd) => {
+    const o = cmd.opts<{ via: string; remoteCommand?: string; once?: boolean; delete?: boolean; restart: boolean; ignore?: string[]; debounce?: string; json?: boolean }>();
+    const [localDir, remoteDir] = cmd.args as [string, string];
+    return {
+      kind: "sync", localDir, remoteDir, via: o.via, remoteCommand: o.remoteCommand, once: o.once === true, deleteExtra: o.delete === true,
+      restart: o.restart !== false, ignore: o.ignore ?? [], debounce: o.debounce, json: o.json === true,
+    };
+  });
+}
+
+function parseReceive(argv: readonly string[], version: string): Invocation {
+  const program = new Command("pidone receive")
+    .usage("REMOTE_DIR [options]")
+    .description("The container's end of `pidone sync` (run by it through the transport, not by hand): reads the sync stream on stdin, applies each batch atomically inside REMOTE_DIR, and asks this container's pidone to restart the app.")
+    .version(version, "-V, --version")
+    .argument("<remote-dir>", "the directory files are written to")
+    .addOption(new Option("--socket <path>", `pidone's control socket ${env("PIDONE_CONTROL_SOCKET", `, default ${DEFAULTS.controlSocket}`)}`))
+    .addOption(new Option("--timeout <duration>", "how long a restart may take (default 30s)"))
+    .helpOption("-h, --help", "show this help");
+  return run(program, argv, (cmd) => {
+    const o = cmd.opts<{ socket?: string; timeout?: string }>();
+    return { kind: "receive", remoteDir: cmd.args[0] as string, socket: o.socket, timeout: o.timeout };
   });
 }
 

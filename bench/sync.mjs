@@ -1,0 +1,234 @@
+// `node bench/sync.mjs` (or `node bench/run.mjs --only sync`): the inner loop, edit to new code.
+// From saving a file in LOCAL_DIR to the first HTTP answer that shows the new code, for
+// examples/apps/flask_app.py and examples/apps/node_server.js under pidone (PID 1 of its own PID
+// namespace), through the local transport (`--via 'env PIDONE_CONTROL_SOCKET=...'`). Beside it
+// the loop done the way users do it today: a tar stream over the same transport, then `pidone
+// restart`. "sync part" is save -> the receiver asking for the restart (its `applied` event).
+// Also a one-file change in a 10,000-file tree against a 10-file tree. BENCH_QUICK=1: fewer trials.
+import { spawn } from "node:child_process";
+import http from "node:http";
+import net from "node:net";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { percentile, table } from "./lib/stats.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "..");
+const BUNDLE = path.join(root, "dist/pidone.cjs");
+const NODE = process.execPath;
+const QUICK = process.env.BENCH_QUICK === "1";
+const TRIALS = QUICK ? 5 : 20;
+const log = (msg) => process.stderr.write(`bench sync: ${msg}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const env = { ...process.env, PIDONE_LOG_FORMAT: "json", PIDONE_LOG_LEVEL: "warn" };
+delete env.NODE_EXTRA_CA_CERTS; // costs every Node start ~90 ms on this machine
+delete env.NODE_OPTIONS;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function get(port) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port, path: "/", agent: false, timeout: 2000 }, (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve(body));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+
+/** Poll GET / every 2 ms until the answer carries `version`; returns the instant (bounded). */
+async function newCode(port, version, timeoutMs = 20_000) {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      const body = await get(port);
+      if (JSON.parse(body).version === version) return performance.now();
+    } catch {
+      // not listening yet, or the old generation going away
+    }
+    if (performance.now() > until) throw new Error(`no answer with version ${version} on port ${port} within ${timeoutMs} ms`);
+    await sleep(2);
+  }
+}
+
+/** The example apps, patched so their answer shows which version of the code runs. */
+const APPS = {
+  flask: {
+    file: "flask_app.py",
+    source: () => readFileSync(path.join(root, "examples/apps/flask_app.py"), "utf8").replace('server="flask",', 'server="flask", version=VERSION,'),
+    versionLine: (v) => `VERSION = "${v}"\n`,
+    argv: (dir, port) => ["python3", "-m", "flask", "--app", path.join(dir, "flask_app.py"), "run", "--port", String(port)],
+  },
+  node: {
+    file: "node_server.js",
+    source: () => readFileSync(path.join(root, "examples/apps/node_server.js"), "utf8").replace('server: "node",', 'server: "node", version: VERSION,'),
+    versionLine: (v) => `const VERSION = "${v}";\n`,
+    argv: (dir, port) => [NODE, path.join(dir, "node_server.js")],
+    env: (port) => ({ PORT: String(port), HOST: "127.0.0.1" }),
+  },
+};
+
+/** Write the app file with `version` (the "save" of a one-line edit). */
+function save(dir, app, version) {
+  writeFileSync(path.join(dir, app.file), app.versionLine(version) + app.src);
+}
+
+/** A process whose stdout lines we watch, with bounded waits. */
+class Proc {
+  constructor(cmd, args, extraEnv = {}) {
+    this.lines = [];
+    this.waiters = new Set();
+    this.stderr = "";
+    this.exit = null;
+    this.proc = spawn(cmd, args, { env: { ...env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
+    let part = "";
+    this.proc.stdout.on("data", (d) => {
+      const lines = (part + d).split("\n");
+      part = lines.pop();
+      const at = performance.now();
+      for (const l of lines) this.lines.push({ at, l });
+      for (const w of this.waiters) w();
+    });
+    this.proc.stderr.on("data", (d) => (this.stderr = (this.stderr + d).slice(-4000)));
+    this.proc.on("exit", (code, signal) => {
+      this.exit = { code, signal };
+      for (const w of this.waiters) w();
+    });
+  }
+  /** The first line after index `from` matching `re`: {at, l, i}. */
+  wait(re, from = 0, timeoutMs = 20_000) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        for (let i = from; i < this.lines.length; i++) if (re.test(this.lines[i].l)) return done(() => resolve({ ...this.lines[i], i }));
+        if (this.exit) done(() => reject(new Error(`exited ${JSON.stringify(this.exit)} waiting for ${re}\n${this.stderr}`)));
+      };
+      const timer = setTimeout(() => done(() => reject(new Error(`timed out waiting for ${re}\n${this.stderr}`))), timeoutMs);
+      const done = (f) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        f();
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+  kill() {
+    if (!this.exit) this.proc.kill("SIGKILL");
+  }
+}
+
+function run(cmd, args, extraEnv = {}) {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { env: { ...env, ...extraEnv }, stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    c.stderr.on("data", (d) => (err += d));
+    c.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")}: exit ${code}\n${err}`))));
+  });
+}
+
+/** One scenario: an app under pidone, a tree of `files` files, TRIALS one-line edits each way. */
+async function scenario(name, app, files) {
+  const work = mkdtempSync(path.join(os.tmpdir(), "pidone-bench-sync-"));
+  const local = path.join(work, "local");
+  const remote = path.join(work, "remote");
+  const socket = path.join(work, "pidone.sock");
+  const procs = [];
+  try {
+    mkdirSync(local);
+    mkdirSync(remote);
+    app.src = app.source();
+    // Filler: files-1 small source files in directories of 100.
+    for (let i = 0; i < files - 1; i++) {
+      const d = path.join(local, `pkg${Math.floor(i / 100)}`);
+      if (i % 100 === 0) mkdirSync(d);
+      writeFileSync(path.join(d, `m${i}.py`), `X = ${i}\n`);
+    }
+    save(local, app, "v0");
+    await run("tar", ["-C", local, "-cf", path.join(work, "seed.tar"), "."]);
+    await run("tar", ["-C", remote, "-xf", path.join(work, "seed.tar")]);
+    const port = await freePort();
+    const pid1 = new Proc("unshare", ["--pid", "--fork", "--mount-proc", NODE, BUNDLE, "--control-socket", socket, "--", ...app.argv(remote, port)], app.env?.(port) ?? {});
+    procs.push(pid1);
+    await newCode(port, "v0");
+    const via = ["--via", `env PIDONE_CONTROL_SOCKET=${socket}`, "--remote-command", `${NODE} ${BUNDLE}`];
+    const sync = new Proc(NODE, [BUNDLE, "sync", "--json", local, remote, ...via]);
+    procs.push(sync);
+    await sync.wait(/"event":"(in-sync|synced)"/, 0, 60_000);
+    const syncPart = [];
+    const syncTotal = [];
+    let n = 0;
+    for (let t = 0; t < TRIALS; t++) {
+      const v = `s${++n}`;
+      const from = sync.lines.length;
+      const t0 = performance.now();
+      save(local, app, v);
+      const applied = await sync.wait(/"event":"applied"/, from);
+      const answered = await newCode(port, v);
+      syncPart.push(applied.at - t0);
+      syncTotal.push(answered - t0);
+      await sync.wait(/"event":"synced"/, applied.i); // the up-watch ends before the next edit
+      await sleep(50);
+    }
+    sync.kill();
+    // Today's loop: tar the tree over the same transport, then `pidone restart`.
+    const tarTotal = [];
+    for (let t = 0; t < TRIALS; t++) {
+      const v = `t${++n}`;
+      const t0 = performance.now();
+      save(local, app, v);
+      await run("sh", ["-c", `tar -C "$1" -cf - . | env PIDONE_CONTROL_SOCKET="$3" tar -C "$2" -xf - && env PIDONE_CONTROL_SOCKET="$3" "$4" "$5" restart`, "sh", local, remote, socket, NODE, BUNDLE]);
+      const answered = await newCode(port, v);
+      tarTotal.push(answered - t0);
+      await sleep(350);
+    }
+    return { name, files, syncPart, syncTotal, tarTotal };
+  } finally {
+    for (const p of procs) p.kill();
+    await sleep(100);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const ms = (x) => `${x.toFixed(0)} ms`;
+const p = (xs, q) => percentile(xs, q);
+
+/** Run the section; returns its markdown. */
+export async function syncBench() {
+  const results = [];
+  for (const [name, app, files] of [["flask_app.py", APPS.flask, 10], ["node_server.js", APPS.node, 10], ["node_server.js", APPS.node, 10_000]]) {
+    log(`${name}, ${files}-file tree, ${TRIALS} edits each way`);
+    try {
+      results.push(await scenario(name, app, files));
+    } catch (err) {
+      log(`FAILED ${name} ${files}: ${err.message}`);
+    }
+  }
+  const rows = results.map((r) => [
+    r.name, String(r.files),
+    `${ms(p(r.syncPart, 50))} / ${ms(p(r.syncPart, 95))}`,
+    `${ms(p(r.syncTotal, 50))} / ${ms(p(r.syncTotal, 95))}`,
+    `${ms(p(r.tarTotal, 50))} / ${ms(p(r.tarTotal, 95))}`,
+  ]);
+  return `### Inner loop: edit to new code (\`pidone sync\`)\n\n${TRIALS} one-line edits per row, local transport; p50 / p95. "sync part" = save -> the receiver asks pidone for the restart.\n\n${table(["app", "files in tree", "sync part", "save -> new code (pidone sync)", "save -> new code (tar + pidone restart)"], rows)}\n`;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const md = await syncBench();
+  process.stdout.write(`${md}\n`);
+  writeFileSync(path.join(here, "RESULTS-sync.md"), `${md}\n`);
+  log("wrote bench/RESULTS-sync.md");
+}
