@@ -1,5 +1,7 @@
 // Builds dist/pidone.cjs: one minified CommonJS bundle, with src/boot/early-signals.js as its
 // very first statement, plus koffi's native module for this platform beside it.
+// With --standalone, also dist/standalone/: node, the bundle and node's libraries with their loader,
+// to copy into an image that has no Node (scripts/standalone.mjs).
 import { build } from "esbuild";
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
@@ -50,4 +52,10 @@ for (const pkgDir of existsSync(scope) ? readdirSync(scope) : []) {
 if (copied === 0) {
   console.error("build: no koffi native module found under node_modules/@koromix; run npm ci");
   process.exit(1);
+}
+
+if (process.argv.includes("--standalone")) {
+  const { buildStandalone } = await import("./standalone.mjs");
+  const { bytes } = buildStandalone({ dist, out: path.join(dist, "standalone") });
+  console.log(`build: dist/standalone (${(bytes / 1e6).toFixed(1)} MB)`);
 }
