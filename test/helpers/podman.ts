@@ -114,13 +114,15 @@ export interface ImageOptions {
 }
 
 /** Import root file system `rootfs` as image `name` (`tar -C ROOT -c . | podman import - NAME`),
- *  with the given ENTRYPOINT, CMD, WORKDIR and ENV. Returns the name. */
+ *  with the given ENTRYPOINT, CMD, WORKDIR and ENV (PATH by default). Returns the name. */
 export async function buildImage(rootfs: string, name: string, opts: ImageOptions = {}): Promise<string> {
   const changes: string[] = [];
   if (opts.entrypoint) changes.push(`ENTRYPOINT ${JSON.stringify(opts.entrypoint)}`);
   if (opts.cmd) changes.push(`CMD ${JSON.stringify(opts.cmd)}`);
   if (opts.workdir) changes.push(`WORKDIR ${opts.workdir}`);
-  for (const [k, v] of Object.entries(opts.env ?? {})) changes.push(`ENV ${k}=${v}`);
+  // An imported image has no PATH; `podman run` falls back to a default, `kube play` does not.
+  const env = { PATH: "/usr/local/bin:/usr/bin:/bin", ...opts.env };
+  for (const [k, v] of Object.entries(env)) changes.push(`ENV ${k}=${v}`);
   const tar = execFileSync("tar", ["-C", rootfs, "-c", "."], { maxBuffer: 1 << 30 });
   await podmanOk(["import", ...changes.flatMap((c) => ["--change", c]), "-", name], { input: tar, timeoutMs: 60_000 });
   return name;
