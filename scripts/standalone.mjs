@@ -11,7 +11,7 @@
 //   node scripts/standalone.mjs [OUT_DIR]        (default dist/standalone; run after the build)
 //   node scripts/build.mjs --standalone          (the build, then this)
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -54,6 +54,9 @@ export function buildStandalone({ dist = path.join(root, "dist"), out = path.joi
   }
   if (!loader) throw new Error(`standalone: ldd ${nodeBin} names no ld-linux loader (a static or musl node?)`);
   chmodSync(path.join(out, "lib", loader), 0o755);
+  // For images that do have a shell: `<dir>/bin/pidone restart`, found from its own path.
+  mkdirSync(path.join(out, "bin"));
+  writeFileSync(path.join(out, "bin/pidone"), `#!/bin/sh\nd="\${0%/bin/*}"\nexec "$d/lib/${loader}" --library-path "$d/lib" "$d/node" "$d/pidone.cjs" "$@"\n`, { mode: 0o755 });
   return { loader, bytes: size(out) };
 }
 
@@ -76,5 +79,5 @@ function size(dir) {
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const out = path.resolve(process.argv[2] ?? path.join(root, "dist/standalone"));
   const { loader, bytes } = buildStandalone({ out });
-  console.log(`standalone: ${path.relative(process.cwd(), out) || out} (${(bytes / 1e6).toFixed(1)} MB), run as ${out}/lib/${loader} --library-path ${out}/lib ${out}/node ${out}/pidone.cjs`);
+  console.log(`standalone: ${out} (${(bytes / 1e6).toFixed(1)} MB), run as ${out}/lib/${loader} --library-path ${out}/lib ${out}/node ${out}/pidone.cjs`);
 }
