@@ -10,7 +10,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, w
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ROOT, run } from "../helpers/pidone.js";
-import { Container, buildImage, podman, podmanAvailable, removeImages, tempFile, uniqueName } from "../helpers/podman.js";
+import { Container, buildImage, podman, podmanAvailable, podmanOk, removeImages, tempFile, uniqueName } from "../helpers/podman.js";
 import { walk } from "../helpers/rootfs.js";
 
 const engine = podmanAvailable();
@@ -100,6 +100,9 @@ describe.skipIf(!engine.ok)(`pidone installed by examples/k8s/overlay-dev into a
   it("the init container installs pidone; it runs the app as PID 1, restarts it through exec, and the app keeps its own environment", async () => {
     const play = await podman(["kube", "play", manifest], { timeoutMs: 60_000 });
     expect(play.code, `${play.stdout}\n${play.stderr}`).toBe(0);
+    // With the "always" type (see the annotation), podman 4.3 may start the app container before
+    // it has seen the init container exit; wait for that, as Kubernetes would have.
+    expect(await podmanOk(["wait", `${name}-pod-0-install-pidone`], { timeoutMs: 60_000 })).toBe("0");
     const c = new Container(`${name}-pod-0-app`);
     try {
       const ready = await c.waitForEvent("ready");

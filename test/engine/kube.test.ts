@@ -73,6 +73,9 @@ describe.skipIf(!engine.ok)(`podman kube play examples/k8s/deployment.yaml${engi
   it("runs the seeded app under pidone; `pidone restart` through exec restarts it in the same container", async () => {
     const play = await podman(["kube", "play", manifest], { timeoutMs: 60_000 });
     expect(play.code, `${play.stdout}\n${play.stderr}`).toBe(0);
+    // With the "always" type (see the annotation), podman 4.3 may start the app container before
+    // it has seen the init container exit; wait for that, as Kubernetes would have.
+    expect(await podmanOk(["wait", `${name}-pod-0-seed-app`], { timeoutMs: 60_000 })).toBe("0");
     // podman names a Deployment's pod <name>-pod-0 and its containers <pod>-<container>.
     const c = new Container(`${name}-pod-0-app`);
     try {

@@ -153,7 +153,18 @@ export class Container {
 
   constructor(readonly name: string) {
     live.add(this);
-    this.follower = spawn("podman", ["logs", "-f", name], { env: podmanEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    let done: () => void = () => {};
+    this.followerDone = new Promise((resolve) => (done = resolve));
+    this.follower = this.follow(done, 5);
+  }
+
+  /** Follow the log from its start. `podman logs -f` can end at once when the container has not
+   *  started yet (kube play returns while the pod's containers are still coming up, under load):
+   *  then follow again from the start while the container is not exited, at most `retries` times. */
+  private follow(done: () => void, retries: number): ChildProcess {
+    this.output = "";
+    this.events.length = 0;
+    const follower = spawn("podman", ["logs", "-f", this.name], { env: podmanEnv(), stdio: ["ignore", "pipe", "pipe"] });
     let partial = "";
     const onData = (d: Buffer) => {
       const s = d.toString("utf8");
@@ -172,13 +183,21 @@ export class Container {
       }
       this.wake();
     };
-    this.follower.stdout?.on("data", onData);
-    this.follower.stderr?.on("data", onData);
-    this.followerDone = new Promise((resolve) => this.follower.on("exit", () => {
-      this.ended = true;
-      this.wake();
-      resolve();
-    }));
+    follower.stdout?.on("data", onData);
+    follower.stderr?.on("data", onData);
+    follower.on("exit", () => {
+      void podman(["inspect", "--format", "{{.State.Status}}", this.name]).then((r) => {
+        const state = r.stdout.trim();
+        if (retries > 0 && live.has(this) && r.code === 0 && state !== "exited" && state !== "stopped") {
+          this.follower = this.follow(done, retries - 1);
+          return;
+        }
+        this.ended = true;
+        this.wake();
+        done();
+      });
+    });
+    return follower;
   }
 
   private wake(): void {
