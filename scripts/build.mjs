@@ -2,6 +2,8 @@
 // loads it: src/boot/early-signals.js as its very first statement, then src/boot/compile-cache.js
 // (V8's code cache, Node 22). Plus koffi's native module for this platform, and the code cache
 // for the node that runs the build (made by running pidone once).
+// With --standalone, also dist/standalone/: node, the bundle and node's libraries with their loader,
+// to copy into an image that has no Node (scripts/standalone.mjs).
 import { build } from "esbuild";
 import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -71,3 +73,8 @@ for (const node of [process.execPath, ...(process.env.PIDONE_CACHE_NODES ?? "").
   spawnSync(node, [path.join(dist, "pidone.cjs"), "--version"], { env, stdio: "ignore" });
 }
 
+if (process.argv.includes("--standalone")) {
+  const { buildStandalone } = await import("./standalone.mjs");
+  const { bytes } = buildStandalone({ dist, out: path.join(dist, "standalone") });
+  console.log(`build: dist/standalone (${(bytes / 1e6).toFixed(1)} MB)`);
+}

@@ -68,6 +68,11 @@ export function createDeferredLogger(level: LogLevelName, format: "json" | "pret
     if (lvl === "error" || held.length >= MAX_HELD) load();
   };
   process.once("exit", () => void load());
-  const log = { debug: method("debug"), info: method("info"), warn: method("warn"), error: method("error") };
+  const rank: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+  // Every Logger method pidone calls (src/ uses these five; test/unit/log.test.ts keeps it so).
+  const log = {
+    debug: method("debug"), info: method("info"), warn: method("warn"), error: method("error"),
+    isLevelEnabled: (l: string) => (real ? real.isLevelEnabled(l) : (rank[l] ?? 0) >= (rank[level] ?? 30)),
+  };
   return { log: log as unknown as Logger, load: () => void load() };
 }

@@ -8,7 +8,7 @@
 //     and the app has job control:  node <this bundle> __exec-shim --terminal [--listen-pid] -- CMD ARGS...
 //     (sh cannot call tcsetpgrp). Node's spawn cannot run code between fork and exec, and once
 //     it returns the child has exec'ed, so setpgid from pidone would fail with EACCES.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { EXEC_SHIM_ARG } from "../cli/program.js";
 import { loadExec } from "../sys/exec.js";
@@ -32,9 +32,20 @@ export function execShim(env: NodeJS.ProcessEnv, opts: ShimOptions = { listenPid
   const entry = path.join(path.dirname(__filename), "pidone.cjs");
   const flags = process.execArgv.filter((f) => f === "--disable-sigusr1");
   return [
-    process.execPath, ...flags, existsSync(entry) ? entry : __filename, EXEC_SHIM_ARG,
+    ...nodeCommand(), ...flags, existsSync(entry) ? entry : __filename, EXEC_SHIM_ARG,
     ...(opts.listenPid ? ["--listen-pid"] : []), ...(opts.terminal ? ["--terminal"] : []), "--",
   ];
+}
+
+/** The command that runs this node again: its binary, or the loader invocation that ran it. */
+function nodeCommand(): string[] {
+  // The standalone layout (scripts/standalone.mjs) runs `lib/ld-linux-*.so.* --library-path lib
+  // node bundle ...`; then process.execPath is the loader, which cannot run a script by itself.
+  // /proc/self/cmdline is [loader, ...its options, node, ...execArgv, bundle, ...args] and
+  // process.argv is [execPath, bundle, ...args]: the loader's part is what precedes node's flags.
+  if (!/^ld-.*\.so/.test(path.basename(process.execPath))) return [process.execPath];
+  const cmdline = readFileSync("/proc/self/cmdline", "utf8").split("\0").slice(0, -1);
+  return cmdline.slice(0, cmdline.length - process.execArgv.length - (process.argv.length - 1));
 }
 
 /** The node exec shim: `__exec-shim [--listen-pid] [--terminal] -- CMD ARGS...`. Execs the app

@@ -138,6 +138,26 @@ describe("examples: YAML files parse and agree with each other", () => {
     for (const f of named) expect(existsSync(repoPath(f)), f).toBe(true);
   });
 
+  it("overlay-dev: patches ../plain, names files that exist, and its init image is Dockerfile.example's pidone-standalone", async () => {
+    const dir = path.join(K8S, "overlay-dev");
+    const file = path.join(dir, "kustomization.yaml");
+    const [k] = ((await parseYaml([file]))[file]?.docs ?? []) as Doc[];
+    expect(k.resources).toEqual(["../plain"]);
+    expect(existsSync(path.join(K8S, "plain/kustomization.yaml"))).toBe(true);
+    for (const pt of k.patches) expect(existsSync(path.join(dir, pt.path)), pt.path).toBe(true);
+    const patchFile = path.join(dir, "pidone-patch.yaml");
+    const [patch] = ((await parseYaml([patchFile]))[patchFile]?.docs ?? []) as Doc[];
+    const init = patch.spec.template.spec.initContainers[0];
+    expect(init.image).toMatch(/\/pidone-standalone:/);
+    expect(readFileSync(path.join(ROOT, "Dockerfile.example"), "utf8")).toMatch(/^FROM scratch AS pidone-standalone$/m);
+    // The command the overlay documents for `kubectl exec` is the one the JSON patch inserts.
+    const opsFile = path.join(dir, "pidone-command.yaml");
+    const [ops] = ((await parseYaml([opsFile]))[opsFile]?.docs ?? []) as Doc[];
+    const prefix = ops.map((o: Doc) => o.value);
+    expect(prefix.at(-1)).toBe("--");
+    expect(readFileSync(file, "utf8")).toContain(`kubectl exec deploy/web -- ${prefix.slice(0, -1).join(" ")} restart`);
+  });
+
   it("Dockerfile.example: copies files that exist, pidone is the entrypoint, launched with --disable-sigusr1", () => {
     const text = readFileSync(path.join(ROOT, "Dockerfile.example"), "utf8");
     for (const m of text.matchAll(/^COPY (?!--from)(.+)$/gm)) {

@@ -3,34 +3,22 @@
 // pidone runs there as PID 1 of a new PID namespace, chrooted, with a /proc of its own, which is
 // all it needs to signal, restart, reap and stop.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { copyFileSync, cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { execFileSync } from "node:child_process";
-import { tmpdir } from "node:os";
+import { existsSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { BUNDLE, FIXTURES, ROOT, cleanupAll, run, startPidone, type Pidone } from "../helpers/pidone.js";
+import { BUNDLE, FIXTURES, cleanupAll, run, startPidone, type Pidone } from "../helpers/pidone.js";
 import { zombies } from "../helpers/proc.js";
+import { NODE, PIDONE, buildRootfs, walk } from "../helpers/rootfs.js";
 
 afterEach(cleanupAll);
 
-/** Paths inside the root file system. */
-const NODE = "/usr/local/bin/node";
-const PIDONE = "/opt/pidone/pidone.cjs";
+/** The app's path inside the root file system. */
 const APP = "/app/app.js";
 
 let rootfs = "";
 
 beforeAll(() => {
-  rootfs = mkdtempSync(path.join(tmpdir(), "pidone-rootfs-"));
-  const node = realpathSync(process.execPath);
-  place(node, NODE);
-  const koffi = path.join(ROOT, "dist/koffi");
-  const natives = readdirSync(koffi).map((t) => path.join(koffi, t, "koffi.node")).filter((f) => existsSync(f));
-  // The shared libraries of node and of koffi.node (the glibc one loads; the musl one is never dlopened).
-  for (const lib of new Set([node, ...natives].flatMap(sharedLibraries))) place(realpathSync(lib), lib);
-  cpSync(path.dirname(BUNDLE), path.join(rootfs, path.dirname(PIDONE)), { recursive: true });
-  place(path.join(FIXTURES, "rootfs-app.js"), APP);
-  // Mount points and the app's writable working directory.
-  for (const dir of ["proc", "tmp"]) mkdirSync(path.join(rootfs, dir), { recursive: true });
+  // The app's working directory /app is writable: the trigger file and the control socket go there.
+  rootfs = buildRootfs({ files: { [APP]: path.join(FIXTURES, "rootfs-app.js") } });
 });
 
 afterAll(() => {
@@ -132,37 +120,4 @@ describe("pidone in a minimal root file system (no shell, no procps, no kill)", 
 /** Pids pidone logged as reaped (debug event `reaped`). */
 function reapedSoFar(p: Pidone): number[] {
   return p.all("reaped").flatMap((e) => e.pids as number[]);
-}
-
-/** Absolute paths of the shared libraries `file` needs, the dynamic loader included (from ldd). */
-function sharedLibraries(file: string): string[] {
-  const out = execFileSync("ldd", [file], { encoding: "utf8" });
-  const libs: string[] = [];
-  for (const line of out.split("\n")) {
-    const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
-    if (m?.[1]) libs.push(m[1]);
-  }
-  return libs;
-}
-
-/** Put host file `from` at `to` inside the rootfs: a hard link when possible (node is ~100 MB). */
-function place(from: string, to: string): void {
-  const dest = path.join(rootfs, to);
-  mkdirSync(path.dirname(dest), { recursive: true });
-  if (existsSync(dest)) return;
-  try {
-    linkSync(from, dest);
-  } catch {
-    copyFileSync(from, dest);
-  }
-}
-
-function walk(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const f = path.join(dir, name);
-    if (statSync(f).isDirectory()) out.push(...walk(f));
-    else out.push(f);
-  }
-  return out;
 }

@@ -56,3 +56,25 @@ describe("prettyLine", () => {
     expect(prettyLine('{"level":30,')).toBe('{"level":30,');
   });
 });
+
+describe("createDeferredLogger", () => {
+  it("has every Logger method src/ calls, before pino is loaded (a missing one was an internal error at the first SIGCHLD)", async () => {
+    const { createDeferredLogger } = await import("../../src/log.js");
+    const { readdirSync, readFileSync, statSync } = await import("node:fs");
+    const path = await import("node:path");
+    const used = new Set<string>();
+    const walk = (dir: string) => {
+      for (const f of readdirSync(dir)) {
+        const p = path.join(dir, f);
+        if (statSync(p).isDirectory()) walk(p);
+        else if (p.endsWith(".ts")) for (const m of readFileSync(p, "utf8").matchAll(/\blog\.([a-zA-Z]+)\(/g)) used.add(m[1] as string);
+      }
+    };
+    walk(path.join(__dirname, "../../src"));
+    const { log } = createDeferredLogger("info", "json");
+    expect(used.size).toBeGreaterThan(3);
+    for (const m of used) expect(typeof (log as unknown as Record<string, unknown>)[m], `log.${m}`).toBe("function");
+    expect(log.isLevelEnabled("debug")).toBe(false);
+    expect(log.isLevelEnabled("warn")).toBe(true);
+  });
+});
