@@ -35,7 +35,9 @@ export function buildRootfs(opts: RootfsOptions = {}): string {
   const natives = readdirSync(koffi).map((t) => path.join(koffi, t, "koffi.node")).filter((f) => existsSync(f));
   // The shared libraries of node and of koffi.node (the glibc one loads; the musl one is never dlopened).
   for (const lib of new Set([node, ...natives].flatMap(sharedLibraries))) place(root, realpathSync(lib), lib);
+  // The entry and the bundle it loads (dist/pidone.cjs requires ./pidone-main.cjs).
   place(root, BUNDLE, PIDONE);
+  place(root, path.join(path.dirname(BUNDLE), "pidone-main.cjs"), path.join(path.dirname(PIDONE), "pidone-main.cjs"));
   for (const f of natives) place(root, f, path.join(path.dirname(PIDONE), path.relative(path.dirname(BUNDLE), f)));
   // A launcher for `podman exec CTR pidone restart`; --disable-sigusr1 only where node has it (22.14+).
   const flag = nodeHasFlag(node, "--disable-sigusr1") ? " --disable-sigusr1" : "";
