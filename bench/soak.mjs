@@ -10,7 +10,7 @@
 //   SOAK_IDLE_S=N        after the last restart, print PID 1's RSS every second for N s
 //   SOAK_NO_WRITE=1      do not write bench/SOAK.md (only a full 10,000-restart run writes it)
 import { spawn } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -158,18 +158,41 @@ function namespaceProcs(pid1) {
   return { count: all.length, zombies: all.filter((p) => readStat(p) === "Z").length };
 }
 
-function fdCount(pid) {
+/** PID 1's open descriptors, each as "fd -> target". */
+function fdList(pid) {
   try {
-    return readdirSync(`/proc/${pid}/fd`).length;
+    return readdirSync(`/proc/${pid}/fd`).map((fd) => {
+      try {
+        return `${fd} -> ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`;
+      } catch {
+        return `${fd} -> (closed)`;
+      }
+    });
   } catch {
-    return NaN;
+    return [];
   }
 }
 
-function sample(pid1, at) {
+const fdCount = (pid) => fdList(pid).length;
+
+/** The descriptor count once it holds still: a watcher's directory scan or a control connection
+ *  the client just closed can hold one for a few ms. Polls /proc (nothing announces a close),
+ *  until `target` is reached or two reads 50 ms apart agree; at most 1 s. */
+async function settledFds(pid, target) {
+  let last = fdCount(pid);
+  for (let t = 0; t < 20 && last !== target; t++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = fdCount(pid);
+    if (target === undefined && now === last) break;
+    last = now;
+  }
+  return last;
+}
+
+async function sample(pid1, at, fdTarget) {
   const { rssKiB } = memory(pid1);
   const { zombies, count } = namespaceProcs(pid1);
-  return { at, rssKiB, fds: fdCount(pid1), procs: count, zombies };
+  return { at, rssKiB, fds: await settledFds(pid1, fdTarget), procs: count, zombies };
 }
 
 let pid1 = null;
@@ -205,7 +228,7 @@ try {
     bySource[source]++;
     ended = i;
     if (i === BASE_AT || i % SAMPLE === 0 || i === RESTARTS) {
-      const s = sample(pid1, i);
+      const s = await sample(pid1, i, samples[0]?.fds);
       samples.push(s);
       const rate = (i / ((Date.now() - began) / 1000)).toFixed(0);
       log(`${i} restarts: RSS ${(s.rssKiB / 1024).toFixed(1)} MiB, ${s.fds} fds, ${s.procs} processes, ${s.zombies} zombies (${rate}/s)`);
@@ -226,7 +249,9 @@ if (process.env.SOAK_IDLE_S && pid1 !== null) {
 }
 
 // Zombies at the end: the old generations are gone, only the last `sleep` is left.
-const end = pid1 === null ? null : sample(pid1, ended);
+const baseFds = samples.find((s) => s.at === BASE_AT)?.fds;
+const end = pid1 === null ? null : await sample(pid1, ended, baseFds);
+const endFdList = pid1 === null ? [] : fdList(pid1);
 try {
   if (pid1 !== null) process.kill(pid1, "SIGTERM");
   await deadline(new Promise((r) => (exited ? r() : proc.once("exit", r))), 10_000, "pidone to exit");
@@ -246,6 +271,7 @@ if (base && half && end) {
   checks.push([`PID 1's RSS, restart ${half.at} -> ${end.at}`, `${fmtNum(half.rssKiB / 1024)} -> ${fmtNum(end.rssKiB / 1024)} MiB (${mib(end.rssKiB - half.rssKiB)})`, "within 5 MiB", end.rssKiB - half.rssKiB <= RSS_SLACK_KIB]);
   checks.push([`PID 1's RSS, restart ${BASE_AT} -> ${end.at}`, `${fmtNum(base.rssKiB / 1024)} -> ${fmtNum(end.rssKiB / 1024)} MiB (${mib(end.rssKiB - base.rssKiB)})`, "(shown)", true]);
   checks.push([`PID 1's open fds, restart ${BASE_AT} -> ${end.at}`, `${base.fds} -> ${end.fds}`, "equal", base.fds === end.fds]);
+  if (base.fds !== end.fds) failures.push(`PID 1's descriptors at the end: ${endFdList.join(", ")}`);
   checks.push(["zombies in the namespace at the end", `${end.zombies} (of ${end.procs} processes)`, "0", end.zombies === 0]);
 } else {
   checks.push(["samples", "missing (the run stopped early)", "", false]);
