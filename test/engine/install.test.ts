@@ -84,6 +84,8 @@ describe.skipIf(!engine.ok)(`pidone installed by examples/k8s/overlay-dev into a
     init.image = images[0];
     app.image = images[1];
     for (const c of [init, app]) c.imagePullPolicy = "Never";
+    // Not published on the host (see kube.test.ts): the test reaches the app through exec.
+    for (const c of [init, app]) delete c.ports;
     app.command = [...PIDONE, "--", ...HTTPD];
     // JSON is YAML: podman reads it as a manifest.
     manifest = tempFile("overlay-dev.yaml", JSON.stringify(overlay, null, 2));

@@ -17,7 +17,7 @@ const APP = "/app/app.js";
 
 /** Whether this pidone gives the app the terminal under `-it` (tcsetpgrp when isatty(0)), a
  *  change not merged yet: until the bundle binds tcsetpgrp, the -it test is skipped, saying why. */
-const TTY_SUPPORT = readFileSync(BUNDLE, "utf8").includes("tcsetpgrp");
+const TTY_SUPPORT = readFileSync(path.join(path.dirname(BUNDLE), "pidone-main.cjs"), "utf8").includes("tcsetpgrp");
 
 const variants = [
   { variant: "busybox shell", shell: true },
