@@ -49,6 +49,10 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   };
   // --listen and --health load their modules only when asked for (node:http alone costs ms).
   const handoff: Handoff | undefined = config.listen ? (await import("./child/handoff.js")).openHandoff(config.listen, log) : undefined;
+  if (config.overlap && handoff && !handoff.steersAll) {
+    handoff.close();
+    throw new ConfigError("--overlap: this kernel cannot steer connections between two sockets (SO_ATTACH_REUSEPORT_CBPF, Linux 4.5+)");
+  }
   // isatty(0), judged once: node:tty is loaded already (log.ts), so this costs nothing without a terminal.
   const terminal = isatty(0);
   // --preload: the zygote has imported the modules (or failed to: exit 2) before the first spawn.
@@ -61,12 +65,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     maxRestarts: config.maxRestarts, restartWindowMs: config.restartWindowMs, ...BACKOFF, drain: handoff?.drains ?? false,
     overlap: config.overlap !== undefined, readyTimeoutMs: config.overlap?.readyTimeoutMs ?? 0,
   };
-  if (config.overlap && handoff && !handoff.steersAll) {
-    throw new ConfigError("--overlap: this kernel cannot steer connections between two sockets (SO_ATTACH_REUSEPORT_CBPF, Linux 4.5+)");
-  }
-  const onExit = (outcome: Outcome) => {
-    const code = exitCode(outcome);
-    log.info({ event: "exit", code, reason: outcome.kind, ...("status" in outcome ? { status: outcome.status } : {}) });
+  const closeAll = () => {
     for (const close of closers) {
       try {
         close();
@@ -74,6 +73,11 @@ export async function supervise(config: Config, exit: (code: number) => never): 
         // best effort: we are leaving
       }
     }
+  };
+  const onExit = (outcome: Outcome) => {
+    const code = exitCode(outcome);
+    log.info({ event: "exit", code, reason: outcome.kind, ...("status" in outcome ? { status: outcome.status } : {}) });
+    closeAll();
     exit(code);
   };
   if (handoff) closers.push(handoff.close);
@@ -98,26 +102,13 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   closers.push(watchSignals(runner.dispatch, config.restartSignal, now));
 
   if (trigger && removeTrigger(trigger, log)) log.info({ event: "stale-trigger-removed", path: trigger });
-  if (control) {
-    try {
-      closers.push(await startControlServer(control, {
-        dispatch: runner.dispatch, now, status: () => runner.snapshot(), subscribe: (l) => runner.subscribe(l), log,
-        privateDir: !config.controlSocketExplicit, overlap: config.overlap !== undefined,
-        readiness: { readyTcp: config.readyTcp, readyHttp: config.readyHttp },
-      }));
-    } catch (err) {
-      if (!(err instanceof ControlSocketError)) throw err;
-      if (config.controlSocketExplicit) throw new ConfigError(`--control-socket: ${err.message}`);
-      log.warn({ event: "control-socket-disabled", path: control, reason: err.message });
-      control = null;
-    }
-  }
-  const health = config.health;
-  if (health) {
-    const { startHealthServer } = await import("./sources/health.js");
-    const { describeBindError } = await import("./cli/listen-address.js");
-    closers.push(await startHealthServer(health, { status: () => runner.snapshot(), now, log, readyTcp: config.readyTcp, readyHttp: config.readyHttp })
-      .catch((err: unknown) => { throw err instanceof BindError ? new ConfigError(describeBindError(err.code, health, "--health")) : err; }));
+  try {
+    control = await startServers(config, control, runner, closers, log);
+  } catch (err) {
+    // A bad --control-socket or --health, before the first spawn: what is open (the --listen
+    // sockets, a --preload zygote) goes before main.ts reports it and exits 2.
+    closeAll();
+    throw err;
   }
 
   if (process.pid !== 1) {
@@ -139,6 +130,34 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   } catch (err) {
     internal(err);
   }
+}
+
+/** The control socket and the health server: before the first spawn, so that an explicit
+ *  --control-socket or a --health that cannot listen is exit 2. Returns the control socket's
+ *  path, or null if a default one had to be turned off. */
+async function startServers(config: Config, control: string | null, runner: Runner, closers: (() => unknown)[], log: Logger): Promise<string | null> {
+  if (control) {
+    try {
+      closers.push(await startControlServer(control, {
+        dispatch: runner.dispatch, now, status: () => runner.snapshot(), subscribe: (l) => runner.subscribe(l), log,
+        privateDir: !config.controlSocketExplicit, overlap: config.overlap !== undefined,
+        readiness: { readyTcp: config.readyTcp, readyHttp: config.readyHttp },
+      }));
+    } catch (err) {
+      if (!(err instanceof ControlSocketError)) throw err;
+      if (config.controlSocketExplicit) throw new ConfigError(`--control-socket: ${err.message}`);
+      log.warn({ event: "control-socket-disabled", path: control, reason: err.message });
+      control = null;
+    }
+  }
+  const health = config.health;
+  if (health) {
+    const { startHealthServer } = await import("./sources/health.js");
+    const { describeBindError } = await import("./cli/listen-address.js");
+    closers.push(await startHealthServer(health, { status: () => runner.snapshot(), now, log, readyTcp: config.readyTcp, readyHttp: config.readyHttp })
+      .catch((err: unknown) => { throw err instanceof BindError ? new ConfigError(describeBindError(err.code, health, "--health")) : err; }));
+  }
+  return control;
 }
 
 /** The restart sources that need a scan or a watch: they start after the app, so they do not
