@@ -196,7 +196,7 @@ describe("--overlap", () => {
     }
   }, 60_000);
 
-  it("a real uvicorn app, --ready-http /healthz: 10 restarts under a client loop, zero errors, a new pid each time", async () => {
+  it("a real uvicorn app, --ready-http /healthz: 20 restarts under a client loop, zero errors, a new pid each time", async () => {
     const port = await freePort();
     const apps = path.join(ROOT, "examples/apps");
     const p = startPidone({
@@ -206,7 +206,7 @@ describe("--overlap", () => {
     const first = JSON.parse((await answerUp(port)).body) as { pid: number };
     const loop = new Loop(port);
     let last = first.pid;
-    for (let i = 1; i <= 10; i++) {
+    for (let i = 1; i <= 20; i++) {
       const out = oneLine(await exchange(p.socket, [`${JSON.stringify({ cmd: "restart", timeoutMs: 30_000 })}\n`], { timeoutMs: 35_000 }));
       expect(out, p.output()).toMatchObject({ ok: true });
       const now = JSON.parse((await httpGet(port, "/", 5000)).body) as { pid: number };
