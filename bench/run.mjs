@@ -13,6 +13,7 @@ import { childrenOf, comm, cpuModel, memory, taskTotals } from "./lib/proc.mjs";
 import { fmtNs, fmtNum, fmtRatio, max, median, percentile, table } from "./lib/stats.mjs";
 import { overlapBench, overlapTable } from "./overlap.mjs";
 import { preloadBench, preloadReport } from "./preload.mjs";
+import { freePort } from "./lib/net.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // `node bench/run.mjs --only sync`: just the inner-loop section (bench/sync.mjs), without the
@@ -497,17 +498,6 @@ const WARMUP_REQUESTS = 200;
 const LATENCY_BLOCK = 100;
 
 /** A port free right now on 127.0.0.1 (bind port 0, read it, close). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** GET / on a new connection; resolves { status, body, endNs } once the body is read. */
 function get(port, timeoutMs) {
   return new Promise((resolve, reject) => {

@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { percentile, table } from "./lib/stats.mjs";
+import { freePort } from "./lib/net.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
@@ -26,17 +27,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const env = { ...process.env, PIDONE_LOG_FORMAT: "json", PIDONE_LOG_LEVEL: "warn" };
 delete env.NODE_EXTRA_CA_CERTS; // costs every Node start ~90 ms on this machine
 delete env.NODE_OPTIONS;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function get(port) {
   return new Promise((resolve, reject) => {
