@@ -46,6 +46,26 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
+/** A splitter of output into lines that calls `onEvent` with each complete line that is a JSON
+ *  object with a string `event` (pidone's log lines, `pidone sync --json`); other lines (the
+ *  app's output, JSON or not) are skipped. */
+export function eventLines<T extends { event: string }>(onEvent: (e: T) => void): (chunk: string) => void {
+  let partial = "";
+  return (chunk) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) {
+      if (!line.startsWith("{")) continue;
+      try {
+        const ev = JSON.parse(line) as T;
+        if (typeof ev.event === "string") onEvent(ev);
+      } catch {
+        // app output that looks like JSON: not ours
+      }
+    }
+  };
+}
+
 const running = new Set<Pidone>();
 
 /** A pidone under test. */
@@ -78,22 +98,11 @@ export class Pidone {
       this.stdout = Buffer.concat([this.stdout, d]);
       this.wake();
     });
-    let partial = "";
+    const feed = eventLines<LogEvent>((ev) => this.events.push(ev));
     this.proc.stderr?.on("data", (d: Buffer) => {
       const s = d.toString("utf8");
       this.stderr += s;
-      partial += s;
-      const lines = partial.split("\n");
-      partial = lines.pop() ?? "";
-      for (const line of lines) {
-        if (!line.startsWith("{")) continue;
-        try {
-          const ev = JSON.parse(line) as LogEvent;
-          if (typeof ev.event === "string") this.events.push(ev);
-        } catch {
-          // app output that looks like JSON: not ours
-        }
-      }
+      feed(s);
       this.wake();
     });
     this.exited = new Promise((resolve) => {

@@ -6,7 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ROOT, type LogEvent } from "./pidone.js";
+import { ROOT, eventLines, type LogEvent } from "./pidone.js";
 
 /** The tests' containers.conf: runc and ulimits this machine allows (see its comments). */
 export const CONTAINERS_CONF = path.join(ROOT, "test/engine/containers.conf");
@@ -165,22 +165,11 @@ export class Container {
     this.output = "";
     this.events.length = 0;
     const follower = spawn("podman", ["logs", "-f", this.name], { env: podmanEnv(), stdio: ["ignore", "pipe", "pipe"] });
-    let partial = "";
+    const feed = eventLines<LogEvent>((ev) => this.events.push(ev));
     const onData = (d: Buffer) => {
       const s = d.toString("utf8");
       this.output += s;
-      partial += s;
-      const lines = partial.split("\n");
-      partial = lines.pop() ?? "";
-      for (const line of lines) {
-        if (!line.startsWith("{")) continue;
-        try {
-          const ev = JSON.parse(line) as LogEvent;
-          if (typeof ev.event === "string") this.events.push(ev);
-        } catch {
-          // app output that looks like JSON
-        }
-      }
+      feed(s);
       this.wake();
     };
     follower.stdout?.on("data", onData);

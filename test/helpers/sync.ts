@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { lstatSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import path from "node:path";
-import { BUNDLE } from "./pidone.js";
+import { BUNDLE, eventLines } from "./pidone.js";
 
 /** One JSON event of `pidone sync --json`. */
 export type SyncEvent = { event: string; [k: string]: unknown };
@@ -35,19 +35,11 @@ export class SyncProc {
 
   constructor(args: string[]) {
     this.proc = spawn(process.execPath, [BUNDLE, "sync", "--json", ...args], { env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] });
-    let partial = "";
+    const feed = eventLines<SyncEvent>((ev) => this.events.push(ev));
     this.proc.stdout?.on("data", (d: Buffer) => {
       const s = d.toString("utf8");
       this.stdout += s;
-      const lines = (partial + s).split("\n");
-      partial = lines.pop() ?? "";
-      for (const line of lines) {
-        try {
-          this.events.push(JSON.parse(line) as SyncEvent);
-        } catch {
-          // not an event
-        }
-      }
+      feed(s);
       this.wake();
     });
     this.proc.stderr?.on("data", (d: Buffer) => {
