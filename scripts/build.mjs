@@ -74,6 +74,12 @@ if (!/^[\x00-\x7f]*$/.test(code)) {
   console.error("build: dist/pidone-main.cjs is not ASCII; src/boot/load-bundle.js reads it as latin1");
   process.exit(1);
 }
+// The entry compiles the bundle with vm.Script, where a dynamic import() throws at run time.
+const dynamicImport = /\bimport\s*\(\s*["'`][^"'`]*["'`]\s*\)/.exec(code);
+if (dynamicImport) {
+  console.error(`build: dist/pidone-main.cjs holds a dynamic ${dynamicImport[0]}; load that module with require (src/boot/load-bundle.js)`);
+  process.exit(1);
+}
 writeFileSync(bundleFile, `// pidone-bundle ${createHash("sha256").update(code).digest("hex").slice(0, 32)}\n${code}`, "latin1");
 
 // The code cache, for the node running the build and any in PIDONE_CACHE_NODES (colon separated).

@@ -1,6 +1,5 @@
 // The readiness checks --ready-tcp and --ready-http name, run on demand (no polling timer): by
 // the health server for /readyz, and by `pidone restart` before it reports the new generation.
-import http from "node:http";
 import net from "node:net";
 import type { ListenAddress } from "./cli/listen-address.js";
 
@@ -32,7 +31,11 @@ function tcpCheck(a: Extract<ListenAddress, { kind: "tcp" }>, timeoutMs: number)
   });
 }
 
+/** node:http loads on the first check, not with the supervisor: it costs about 2 ms, before the
+ *  spawn. With require: the bundle may not hold a dynamic import() (src/boot/load-bundle.js). */
 function httpCheck(url: string, timeoutMs: number): Promise<string | null> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const http = require("node:http") as typeof import("node:http");
   return new Promise((resolve) => {
     let settled = false;
     const done = (problem: string | null) => {

@@ -1,5 +1,6 @@
 // Wiring of the supervisor: config -> logger -> runner -> sources. Loaded by main.ts only when
 // pidone supervises (not for `pidone restart`/`status` or the exec shim).
+import { lstatSync } from "node:fs";
 import { isatty } from "node:tty";
 import type { Logger } from "pino";
 import type { Config } from "./cli/config.js";
@@ -103,8 +104,13 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   closers.push(watchSignals(runner.dispatch, config.restartSignal, now));
 
   if (trigger && removeTrigger(trigger, log)) log.info({ event: "stale-trigger-removed", path: trigger });
+  // The control socket listens after the spawn (it costs about 3 ms), unless something is at its
+  // path already: only then can listening fail for a reason the user must hear about before
+  // anything starts (another pidone is listening there: exit 2 for an explicit --control-socket).
+  const controlFirst = control !== null && somethingAt(control);
   try {
-    control = await startServers(config, control, runner, closers, log);
+    if (control !== null && controlFirst) control = await startControl(config, control, runner, closers, log, "before-spawn");
+    await startHealth(config, runner, closers, log);
   } catch (err) {
     // A bad --control-socket or --health, before the first spawn: what is open (the --listen
     // sockets, a --preload zygote) goes before main.ts reports it and exits 2.
@@ -130,38 +136,53 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     closeInspectorOpenedBySignal(log);
     libc();
     unblockHandledSignals([...new Set([...HANDLED_SIGNALS, config.restartSignal])], log);
+    if (control !== null && !controlFirst) control = await startControl(config, control, runner, closers, log, "after-spawn");
     await startSources(config, { trigger, control }, sources, runner, log);
   } catch (err) {
     internal(err);
   }
 }
 
-/** The control socket and the health server: before the first spawn, so that an explicit
- *  --control-socket or a --health that cannot listen is exit 2. Returns the control socket's
- *  path, or null if a default one had to be turned off. */
-async function startServers(config: Config, control: string | null, runner: Runner, closers: (() => unknown)[], log: Logger): Promise<string | null> {
-  if (control) {
-    try {
-      closers.push(await startControlServer(control, {
-        dispatch: runner.dispatch, now, status: () => runner.snapshot(), subscribe: (l) => runner.subscribe(l), log,
-        privateDir: !config.controlSocketExplicit, overlap: config.overlap !== undefined,
-        readiness: { readyTcp: config.readyTcp, readyHttp: config.readyHttp },
-      }));
-    } catch (err) {
-      if (!(err instanceof ControlSocketError)) throw err;
-      if (config.controlSocketExplicit) throw new ConfigError(`--control-socket: ${err.message}`);
-      log.warn({ event: "control-socket-disabled", path: control, reason: err.message });
-      control = null;
-    }
+/** The control socket; returns its path, or null if it had to be turned off. Before the spawn
+ *  (when something is at the path) an explicit --control-socket that cannot listen is a
+ *  ConfigError (exit 2); after the spawn PID 1 carries on without it, with a warning, as for the
+ *  default socket (preflight has already judged the path; what is left is a race). */
+async function startControl(
+  config: Config, control: string, runner: Runner, closers: (() => unknown)[], log: Logger, when: "before-spawn" | "after-spawn",
+): Promise<string | null> {
+  try {
+    closers.push(await startControlServer(control, {
+      dispatch: runner.dispatch, now, status: () => runner.snapshot(), subscribe: (l) => runner.subscribe(l), log,
+      privateDir: !config.controlSocketExplicit, overlap: config.overlap !== undefined,
+      readiness: { readyTcp: config.readyTcp, readyHttp: config.readyHttp },
+    }));
+    return control;
+  } catch (err) {
+    if (!(err instanceof ControlSocketError)) throw err;
+    if (config.controlSocketExplicit && when === "before-spawn") throw new ConfigError(`--control-socket: ${err.message}`);
+    log.warn({ event: "control-socket-disabled", path: control, reason: err.message });
+    return null;
   }
+}
+
+/** The health server, before the first spawn, so that a --health that cannot listen is exit 2. */
+async function startHealth(config: Config, runner: Runner, closers: (() => unknown)[], log: Logger): Promise<void> {
   const health = config.health;
-  if (health) {
-    const { startHealthServer } = await import("./sources/health.js");
-    const { describeBindError } = await import("./cli/listen-address.js");
-    closers.push(await startHealthServer(health, { status: () => runner.snapshot(), now, log, readyTcp: config.readyTcp, readyHttp: config.readyHttp })
-      .catch((err: unknown) => { throw err instanceof BindError ? new ConfigError(describeBindError(err.code, health, "--health")) : err; }));
+  if (!health) return;
+  const { startHealthServer } = await import("./sources/health.js");
+  const { describeBindError } = await import("./cli/listen-address.js");
+  closers.push(await startHealthServer(health, { status: () => runner.snapshot(), now, log, readyTcp: config.readyTcp, readyHttp: config.readyHttp })
+    .catch((err: unknown) => { throw err instanceof BindError ? new ConfigError(describeBindError(err.code, health, "--health")) : err; }));
+}
+
+/** Whether anything (a socket, a file, a dangling symlink) is at `file`. */
+function somethingAt(file: string): boolean {
+  try {
+    lstatSync(file);
+    return true;
+  } catch {
+    return false;
   }
-  return control;
 }
 
 /** The restart sources that need a scan or a watch: they start after the app, so they do not

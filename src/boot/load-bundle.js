@@ -44,6 +44,10 @@
   }
   // Module.wrap's wrapper, written out: loading node:module for it costs more than the rest here.
   const wrapped = `(function (exports, require, module, __filename, __dirname) { ${source}\n});`;
+  // No importModuleDynamically: a dynamic import() in code compiled by vm.Script throws
+  // ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING, and vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER
+  // does not survive a code cache on Node 20 (and warns there). So the bundle has none: the build
+  // refuses one (esbuild keeps import() of node's own modules; src loads those with require).
   const script = new vm.Script(wrapped, { filename: file, cachedData });
   if (cachedData) state = script.cachedDataRejected ? "rejected" : "hit";
   const boot = {

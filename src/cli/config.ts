@@ -3,7 +3,7 @@
 import path from "node:path";
 import { constants } from "node:os";
 import { ConfigError } from "../errors.js";
-import { parseListenAddress, type ListenAddress } from "./listen-address.js";
+import { UNIX_PATH_MAX, parseListenAddress, type ListenAddress } from "./listen-address.js";
 import { currentUid, defaultControlSocket, fsProbe } from "./control-socket-path.js";
 
 /** Everything pidone runs with. */
@@ -239,6 +239,10 @@ export function normalizeConfig(
   const pollText = poll.value === undefined ? "off" : String(poll.value).trim();
   const trigger = parseOptionalPath(raw.triggerFile, env, { flag: "--trigger-file", env: "PIDONE_TRIGGER_FILE" }, DEFAULTS.triggerFile, cwd);
   const control = parseOptionalPath(raw.controlSocket, env, { flag: "--control-socket", env: "PIDONE_CONTROL_SOCKET" }, defaultSocket, cwd);
+  // Past sockaddr_un's limit the kernel would be handed a cut path: a socket elsewhere, or none.
+  if (control.explicit && control.path !== null && Buffer.byteLength(control.path) > UNIX_PATH_MAX) {
+    throw new ConfigError(`${raw.controlSocket !== undefined ? "--control-socket" : "PIDONE_CONTROL_SOCKET"}: socket path ${control.path} is longer than ${UNIX_PATH_MAX} bytes`);
+  }
   const ignore = list(raw.ignore, env, "PIDONE_IGNORE");
 
   const config: Config = {

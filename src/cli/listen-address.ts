@@ -10,7 +10,7 @@ export type ListenAddress =
   | { kind: "unix"; path: string; text: string };
 
 /** Longest path a sockaddr_un holds (108 bytes with the terminating NUL). */
-const UNIX_PATH_MAX = 107;
+export const UNIX_PATH_MAX = 107;
 
 const FORMS = "use tcp://HOST:PORT, HOST:PORT, [IPv6]:PORT, :PORT or unix:PATH";
 

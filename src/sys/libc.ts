@@ -2,7 +2,6 @@
 // koffi's native part is loaded straight from the .node file the build copies beside the bundle
 // (dist/koffi/<triplet>/koffi.node): its JS loader looks for its platform package relative to
 // node_modules, which does not exist in an image that only carries dist/.
-import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type * as Koffi from "koffi";
@@ -49,7 +48,9 @@ const SI_STATUS = 24;
 
 /** koffi itself, from the bundle's dist/koffi/ or node_modules; shared by every FFI module in src/sys/. */
 export function loadKoffi(): typeof Koffi {
-  const req = createRequire(__filename);
+  // node:module loads here, with koffi (after the spawn as PID 1), not with the supervisor.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const req = (require("node:module") as typeof import("node:module")).createRequire(__filename);
   const arch = process.arch;
   // Try glibc first, then musl (Alpine); the one that does not match the node binary fails to load.
   const candidates = [`linux_${arch}`, `musl_${arch}`].flatMap((triplet) => [

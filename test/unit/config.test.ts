@@ -136,6 +136,16 @@ describe("normalizeConfig: turning paths off", () => {
     expect(() => normalize(raw)).toThrow(message);
   });
 
+  // A sockaddr_un holds 107 bytes of path: past that the kernel would get a cut path (a socket
+  // file somewhere else), so the edge refuses it, from the flag and from the variable.
+  it.each([
+    [{ controlSocket: `/run/${"s".repeat(103)}` }, {}, "--control-socket"],
+    [{}, { PIDONE_CONTROL_SOCKET: `/run/${"s".repeat(103)}` }, "PIDONE_CONTROL_SOCKET"],
+  ])("a control socket path over 107 bytes -> ConfigError (%#)", (raw, env, from) => {
+    expect(() => normalize(raw, env)).toThrow(`${from}: socket path /run/${"s".repeat(103)} is longer than 107 bytes`);
+    expect(normalize({ controlSocket: `/run/${"s".repeat(102)}` }).controlSocket).toBe(`/run/${"s".repeat(102)}`);
+  });
+
   it("a flag value that reads like 'off' is a file name", () => {
     expect(normalize({ triggerFile: "off" }).triggerFile).toBe("/srv/app/off");
   });

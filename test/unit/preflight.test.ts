@@ -60,6 +60,13 @@ describe("preflight", () => {
     expect(readdirSync(cwd)).toEqual(["pidone.sock"]);
   });
 
+  it("a default control socket path over 107 bytes (a long $XDG_RUNTIME_DIR) is turned off with a warning", () => {
+    const cwd = tmp();
+    const long = path.join(cwd, "x".repeat(110), "pidone.sock");
+    const c = normalizeConfig({}, ["app"], {}, cwd, () => long);
+    expect(preflight(c)).toMatchObject({ controlSocket: null, warnings: [{ event: "control-socket-disabled", path: long, reason: "socket path is longer than 107 bytes" }] });
+  });
+
   it("the default control socket passes before its private directory exists (the control server creates it 0700)", () => {
     const cwd = tmp();
     const c = normalizeConfig({}, ["app"], {}, cwd, () => path.join(cwd, "pidone-0/pidone.sock"));
