@@ -25,6 +25,8 @@ function get(port, timeoutMs) {
       res.setEncoding("utf8");
       res.on("data", (d) => (body += d));
       res.on("end", () => resolve({ ok: res.statusCode === 200, body: body.trim(), ms: performance.now() - t, at: t }));
+      // An answer cut off by a generation that stopped mid-body: a failed request, not a hang.
+      res.on("close", () => resolve({ ok: false, body: "closed before the end of the answer", ms: performance.now() - t, at: t }));
     });
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", (err) => resolve({ ok: false, body: err.code ?? err.message, ms: performance.now() - t, at: t }));

@@ -508,6 +508,7 @@ function get(port, timeoutMs) {
       res.on("data", (d) => (body += d));
       res.on("end", () => { clearTimeout(timer); resolve({ status: res.statusCode, body: body.trim(), endNs: nowNs() }); });
       res.on("error", (e) => { clearTimeout(timer); reject(e); });
+      res.on("close", () => { clearTimeout(timer); reject(new Error("closed before the end of the answer")); });
     });
     const timer = setTimeout(() => req.destroy(new Error(`GET timed out after ${timeoutMs} ms`)), timeoutMs);
     req.on("error", (e) => { clearTimeout(timer); reject(e); });

@@ -34,6 +34,10 @@ function get(port) {
       let body = "";
       res.on("data", (d) => (body += d));
       res.on("end", () => resolve(body));
+      // A generation stopped in the middle of its answer: the body never ends. Without these the
+      // promise never settled, and the section hung for good (seen with Flask's dev server).
+      res.on("error", reject);
+      res.on("close", () => reject(new Error("closed before the end of the answer")));
     });
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", reject);
