@@ -123,6 +123,7 @@ interface Source {
 
 /** Take the flag if given, else the variable if set, else the default; remember which it was. */
 function pick<T>(flagValue: T | undefined, env: NodeJS.ProcessEnv, src: Source): { value: T | string | undefined; from: string } {
+  if (flagValue === "--") throw missingValue(src.flag);
   if (flagValue !== undefined) return { value: flagValue, from: src.flag };
   const e = env[src.env];
   if (e !== undefined) return { value: e, from: src.env };
@@ -194,7 +195,14 @@ function isOff(text: string): boolean {
   return ["", "off", "none", "false", "0"].includes(text.trim().toLowerCase());
 }
 
+/** commander takes the argument after a flag as its value, even `--`: `pidone --watch -- app`
+ *  would watch a file named "--" and run `app`. Such a value is a missing one. */
+function missingValue(flag: string): ConfigError {
+  return new ConfigError(`${flag}: missing value (the next argument is --)`);
+}
+
 function list(flag: string[] | undefined, env: NodeJS.ProcessEnv, name: string): string[] {
+  if (flag?.includes("--")) throw missingValue(`--${name.slice("PIDONE_".length).toLowerCase()}`);
   if (flag !== undefined) return flag;
   const e = env[name];
   return e ? e.split(",").map((s) => s.trim()).filter(Boolean) : [];

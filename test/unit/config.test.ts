@@ -146,6 +146,18 @@ describe("normalizeConfig: turning paths off", () => {
     expect(normalize({ controlSocket: `/run/${"s".repeat(102)}` }).controlSocket).toBe(`/run/${"s".repeat(102)}`);
   });
 
+  // `pidone --control-socket -- app`: commander takes `--` as the value and `app` as the command.
+  it.each([
+    [{ controlSocket: "--" }, "--control-socket"],
+    [{ triggerFile: "--" }, "--trigger-file"],
+    [{ stopTimeout: "--" }, "--stop-timeout"],
+    [{ watch: ["src", "--"] }, "--watch"],
+    [{ ignore: ["--"] }, "--ignore"],
+    [{ listen: ["--"] }, "--listen"],
+  ] as [RawOptions, string][])("a flag whose value is -- (%j): missing value", (raw, flag) => {
+    expect(() => normalize(raw)).toThrow(`${flag}: missing value (the next argument is --)`);
+  });
+
   it("a flag value that reads like 'off' is a file name", () => {
     expect(normalize({ triggerFile: "off" }).triggerFile).toBe("/srv/app/off");
   });
