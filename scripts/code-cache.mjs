@@ -6,8 +6,10 @@
 //
 //   node scripts/code-cache.mjs [DIST_DIR] [NODE...]
 //
-// The app is `node -e 0` (the node running this script); the run is not PID 1, in a directory of its own, with its control
-// socket there, and nothing from the caller's PIDONE_* settings, so it takes the default path.
+// The app is `node -e 0` (the node running this script). The run is not PID 1; it runs in a
+// directory of its own, with its control socket there, and without the caller's PIDONE_*
+// settings or NODE_OPTIONS (V8 rejects a cache made under other V8 flags), so it takes the
+// default path.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";

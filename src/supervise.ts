@@ -158,9 +158,11 @@ async function startControl(
     }));
     return control;
   } catch (err) {
-    if (!(err instanceof ControlSocketError)) throw err;
-    if (config.controlSocketExplicit && when === "before-spawn") throw new ConfigError(`--control-socket: ${err.message}`);
-    log.warn({ event: "control-socket-disabled", path: control, reason: err.message });
+    // After the spawn, whatever went wrong turns the control socket off: PID 1 runs on.
+    if (!(err instanceof ControlSocketError) && when === "before-spawn") throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    if (config.controlSocketExplicit && when === "before-spawn") throw new ConfigError(`--control-socket: ${reason}`);
+    log.warn({ event: "control-socket-disabled", path: control, reason });
     return null;
   }
 }
