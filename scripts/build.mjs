@@ -83,7 +83,7 @@ if (dynamicImport) {
 writeFileSync(bundleFile, `// pidone-bundle ${createHash("sha256").update(code).digest("hex").slice(0, 32)}\n${code}`, "latin1");
 
 // The code cache, for the node running the build and any in PIDONE_CACHE_NODES (colon separated).
-// It travels with dist/ when the copy keeps mtimes (cp -a, tar); Dockerfile.example makes its own.
+// It travels with dist/ (any copy: it is keyed by the bundle's id line); Dockerfile.example makes its own.
 for (const node of [process.execPath, ...(process.env.PIDONE_CACHE_NODES ?? "").split(":").filter(Boolean)]) {
   try {
     writeCodeCache(dist, path.resolve(node));
