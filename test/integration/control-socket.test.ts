@@ -3,7 +3,7 @@
 // lives in a private directory; another uid is refused even where the file mode would let it in.
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync,
+  chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -148,6 +148,25 @@ describe("the socket path: only a provably dead socket is ever removed", () => {
       expect((await status(p)).ok).toBe(true);
     } finally {
       await cleanupAll();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a control socket path over 107 bytes: pidone and its client exit 2 with one line, no socket file anywhere", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "pidone-ctl-"));
+    try {
+      const long = path.join(dir, "s".repeat(120 - dir.length));
+      const { exit, p } = await runPidone({ args: ["--control-socket", long, "--", "sh", "-c", "echo SPAWNED"], cwd: dir });
+      expect(exit.code, p.output()).toBe(2);
+      expect(p.stderr.trim()).toBe(`pidone: --control-socket: socket path ${long} is longer than 107 bytes`);
+      expect(p.stdout.toString()).not.toContain("SPAWNED");
+      for (const [args, from] of [[["status", "--socket", long], "--socket"], [["restart"], "PIDONE_CONTROL_SOCKET"]] as const) {
+        const r = await run(process.execPath, [BUNDLE, ...args], { env: { PIDONE_CONTROL_SOCKET: long } });
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr.trim()).toBe(`pidone: ${from}: socket path ${long} is longer than 107 bytes`);
+      }
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
