@@ -7,7 +7,7 @@ import path from "node:path";
 import type { Config } from "./cli/config.js";
 import { ConfigError } from "./errors.js";
 import { inTheWay } from "./control/server.js";
-import { UNIX_PATH_MAX } from "./cli/listen-address.js";
+import { socketPathProblem } from "./cli/listen-address.js";
 import { resolvePythonCommand, type PythonCommand } from "./preload/command.js";
 
 /** A default that cannot work here and was turned off; logged as a warning. */
@@ -60,7 +60,7 @@ function controlSocket(
 ): string | null {
   const file = config.controlSocketExplicit ? usable(config.controlSocket, true, "--control-socket") : config.controlSocket;
   // An explicit path that long is refused by config.ts; a default one (a long $XDG_RUNTIME_DIR) is turned off.
-  const problem = file === null ? null : Buffer.byteLength(file) > UNIX_PATH_MAX ? `socket path is longer than ${UNIX_PATH_MAX} bytes` : inTheWay(file);
+  const problem = file === null ? null : socketPathProblem(file) ?? inTheWay(file);
   if (file === null || problem === null) return file;
   if (config.controlSocketExplicit) throw new ConfigError(`--control-socket: ${problem}`);
   warnings.push({ event: "control-socket-disabled", path: file, reason: problem });

@@ -3,7 +3,7 @@
 import path from "node:path";
 import { constants } from "node:os";
 import { ConfigError } from "../errors.js";
-import { UNIX_PATH_MAX, parseListenAddress, type ListenAddress } from "./listen-address.js";
+import { checkControlSocketPath, parseListenAddress, type ListenAddress } from "./listen-address.js";
 import { currentUid, defaultControlSocket, fsProbe } from "./control-socket-path.js";
 
 /** Everything pidone runs with. */
@@ -177,18 +177,18 @@ function parseBool(text: string, name: string): boolean {
 /** A path option that `--no-x` or an "off"-like variable can turn off. */
 function parseOptionalPath(
   flag: string | false | undefined, env: NodeJS.ProcessEnv, src: Source, fallback: string | (() => string), cwd: string,
-): { path: string | null; explicit: boolean } {
-  if (flag === false) return { path: null, explicit: true };
+): { path: string | null; explicit: boolean; from: string } {
+  if (flag === false) return { path: null, explicit: true, from: src.flag };
   const { value, from } = pick(flag, env, src);
-  if (value === undefined) return { path: path.resolve(cwd, typeof fallback === "string" ? fallback : fallback()), explicit: false };
+  if (value === undefined) return { path: path.resolve(cwd, typeof fallback === "string" ? fallback : fallback()), explicit: false, from };
   const v = String(value).trim();
   // A flag is taken literally (turn it off with --no-...); a variable can say off, none or "".
   if (from === src.flag) {
     if (v === "") throw new ConfigError(`${from}: empty path (to turn it off use --no-${src.flag.slice(2)})`);
   } else if (isOff(v)) {
-    return { path: null, explicit: true };
+    return { path: null, explicit: true, from };
   }
-  return { path: path.resolve(cwd, v), explicit: true };
+  return { path: path.resolve(cwd, v), explicit: true, from };
 }
 
 function isOff(text: string): boolean {
@@ -247,10 +247,7 @@ export function normalizeConfig(
   const pollText = poll.value === undefined ? "off" : String(poll.value).trim();
   const trigger = parseOptionalPath(raw.triggerFile, env, { flag: "--trigger-file", env: "PIDONE_TRIGGER_FILE" }, DEFAULTS.triggerFile, cwd);
   const control = parseOptionalPath(raw.controlSocket, env, { flag: "--control-socket", env: "PIDONE_CONTROL_SOCKET" }, defaultSocket, cwd);
-  // Past sockaddr_un's limit the kernel would be handed a cut path: a socket elsewhere, or none.
-  if (control.explicit && control.path !== null && Buffer.byteLength(control.path) > UNIX_PATH_MAX) {
-    throw new ConfigError(`${raw.controlSocket !== undefined ? "--control-socket" : "PIDONE_CONTROL_SOCKET"}: socket path ${control.path} is longer than ${UNIX_PATH_MAX} bytes`);
-  }
+  if (control.explicit && control.path !== null) checkControlSocketPath(control.path, control.from);
   const ignore = list(raw.ignore, env, "PIDONE_IGNORE");
 
   const config: Config = {

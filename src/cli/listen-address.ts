@@ -10,7 +10,19 @@ export type ListenAddress =
   | { kind: "unix"; path: string; text: string };
 
 /** Longest path a sockaddr_un holds (108 bytes with the terminating NUL). */
-export const UNIX_PATH_MAX = 107;
+const UNIX_PATH_MAX = 107;
+
+/** Why `file` cannot name a unix socket: longer than a sockaddr_un holds, so the kernel would be
+ *  handed a cut path (a socket somewhere else, or none). Null if it fits. */
+export function socketPathProblem(file: string): string | null {
+  return Buffer.byteLength(file) > UNIX_PATH_MAX ? `socket path is longer than ${UNIX_PATH_MAX} bytes` : null;
+}
+
+/** The control socket named by `from` (a flag or variable) must fit a sockaddr_un: for pidone
+ *  (config.ts) and for its client (run-client.ts) alike. */
+export function checkControlSocketPath(file: string, from: string): void {
+  if (socketPathProblem(file) !== null) throw new ConfigError(`${from}: socket path ${file} is longer than ${UNIX_PATH_MAX} bytes`);
+}
 
 const FORMS = "use tcp://HOST:PORT, HOST:PORT, [IPv6]:PORT, :PORT or unix:PATH";
 
@@ -29,7 +41,8 @@ export function parseListenAddress(text: string, option: string, cwd: string, de
     if (p === "") bad("no path after unix:");
     if (p.includes("\0")) bad("NUL byte in path");
     const abs = path.resolve(cwd, p);
-    if (Buffer.byteLength(abs) > UNIX_PATH_MAX) bad(`socket path is longer than ${UNIX_PATH_MAX} bytes`);
+    const tooLong = socketPathProblem(abs);
+    if (tooLong !== null) bad(tooLong);
     return { kind: "unix", path: abs, text: `unix:${abs}` };
   }
   let rest = raw;

@@ -3,7 +3,7 @@ import type { Invocation } from "../cli/program.js";
 import { ConfigError } from "../errors.js";
 import { parseDuration } from "../cli/config.js";
 import { currentUid, defaultControlSocket, fsProbe } from "../cli/control-socket-path.js";
-import { UNIX_PATH_MAX } from "../cli/listen-address.js";
+import { checkControlSocketPath } from "../cli/listen-address.js";
 import { releaseEarlySignals } from "../sources/signals.js";
 import { CLIENT_EXIT, formatStatus, request } from "./client.js";
 import { DEFAULT_RESTART_TIMEOUT_MS, MAX_RESTART_TIMEOUT_MS, type ControlRequest } from "./protocol.js";
@@ -15,10 +15,7 @@ export async function runClient(inv: Extract<Invocation, { kind: "client" }>): P
   // The same default pidone computes for itself (same user, same environment: same path).
   const socket = inv.socket ?? process.env.PIDONE_CONTROL_SOCKET ?? defaultControlSocket(process.env, currentUid(), fsProbe);
   // As for the server (config.ts): past sockaddr_un's limit the connect would go to a cut path.
-  if (Buffer.byteLength(socket) > UNIX_PATH_MAX) {
-    const from = inv.socket !== undefined ? "--socket" : process.env.PIDONE_CONTROL_SOCKET !== undefined ? "PIDONE_CONTROL_SOCKET" : "the default control socket";
-    throw new ConfigError(`${from}: socket path ${socket} is longer than ${UNIX_PATH_MAX} bytes`);
-  }
+  checkControlSocketPath(socket, inv.socket !== undefined ? "--socket" : process.env.PIDONE_CONTROL_SOCKET !== undefined ? "PIDONE_CONTROL_SOCKET" : "the default control socket");
   const timeoutMs = inv.timeout === undefined ? DEFAULT_RESTART_TIMEOUT_MS : parseDuration(inv.timeout, "s", "--timeout");
   if (timeoutMs < 1 || timeoutMs > MAX_RESTART_TIMEOUT_MS) throw new ConfigError(`--timeout: '${inv.timeout}' is out of range (use 1ms to 1h)`);
   const wait = (inv.wait ?? "ready").trim().toLowerCase();
