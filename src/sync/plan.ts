@@ -40,8 +40,9 @@ function topmost(paths: string[]): string[] {
 }
 
 /** The reconcile on connect: ops for every difference, plus the paths whose content must be
- *  hashed on both ends. Remote-only paths are deleted only with `deleteExtra`. */
-export function reconcilePlan(local: ReadonlyMap<string, Entry>, remote: ReadonlyMap<string, Entry>, deleteExtra: boolean): { ops: Op[]; hash: string[] } {
+ *  hashed on both ends. A remote path LOCAL_DIR lacks is deleted only when `owned(path)`: with
+ *  `--delete`, or when LOCAL_DIR had it earlier in this run (deleted while the transport was down). */
+export function reconcilePlan(local: ReadonlyMap<string, Entry>, remote: ReadonlyMap<string, Entry>, owned: (path: string) => boolean): { ops: Op[]; hash: string[] } {
   const ops: Op[] = [];
   const hash: string[] = [];
   for (const [p, e] of local) {
@@ -49,27 +50,34 @@ export function reconcilePlan(local: ReadonlyMap<string, Entry>, remote: Readonl
     if (r === "hash") hash.push(p);
     else if (r) ops.push(r);
   }
-  if (deleteExtra) {
-    const extra = [...remote.keys()].filter((p) => !local.has(p));
-    for (const p of topmost(extra)) ops.push({ t: "delete", path: p });
-  }
+  const extra = [...remote.keys()].filter((p) => !local.has(p) && owned(p));
+  for (const p of topmost(extra)) ops.push({ t: "delete", path: p });
   return { ops, hash };
 }
 
+/** Is `p` at or below one of `dirs`? */
+function atOrBelow(p: string, dirs: ReadonlySet<string>): boolean {
+  if (dirs.has(p)) return true;
+  for (let i = p.lastIndexOf("/"); i > 0; i = p.lastIndexOf("/", i - 1)) if (dirs.has(p.slice(0, i))) return true;
+  return false;
+}
+
 /** A batch of watched changes: `changed` are paths the watcher reported, `local` their current
- *  entries (and those of everything below a changed directory), `model` the remote tree. */
-export function changePlan(changed: Iterable<string>, local: ReadonlyMap<string, Entry>, model: ReadonlyMap<string, Entry>): Op[] {
+ *  entries (and those of everything below a changed directory), `model` the remote tree.
+ *  A changed directory's whole content is in `local`, so a remote path below it that `local`
+ *  lacks is gone from LOCAL_DIR even when the watcher never named it (the directory was moved
+ *  away and made again, or its entry was never watched): it is deleted when `owned(path)`. */
+export function changePlan(changed: Iterable<string>, local: ReadonlyMap<string, Entry>, model: ReadonlyMap<string, Entry>, owned: (path: string) => boolean): Op[] {
   const ops: Op[] = [];
-  const deleted: string[] = [];
-  for (const p of [...new Set(changed)].sort()) {
-    if (deleted.some((d) => p.startsWith(`${d}/`))) continue;
+  const gone: string[] = [];
+  const dirs = new Set<string>();
+  for (const p of new Set(changed)) {
     if (!local.has(p)) {
-      if (model.has(p)) {
-        ops.push({ t: "delete", path: p });
-        deleted.push(p);
-      }
-    }
+      if (model.has(p)) gone.push(p);
+    } else if (local.get(p)?.kind === "d") dirs.add(p);
   }
+  if (dirs.size > 0) for (const p of model.keys()) if (!local.has(p) && !dirs.has(p) && atOrBelow(p, dirs) && owned(p)) gone.push(p);
+  for (const p of topmost(gone)) ops.push({ t: "delete", path: p });
   // Everything present locally at or below a changed path (a new directory brings its content,
   // whether or not the watcher has reported it yet).
   for (const [p, e] of local) {

@@ -91,12 +91,20 @@ class Sender {
   private watcher: FSWatcher | null = null;
   private batchId = 0;
   private warnedLinks = new Set<string>();
+  /** Paths LOCAL_DIR has had in this run (as of the last batch applied): a remote copy of one
+   *  that LOCAL_DIR no longer has is a deletion to carry, not a remote-only file to leave alone. */
+  private seen = new Set<string>();
 
   constructor(private root: string, private o: SyncOptions) {
     this.rules = new IgnoreRules(root, o.ignore);
   }
 
   private skip = (rel: string, isDir: boolean): boolean => this.rules.ignores(rel, isDir);
+
+  /** May the remote path `p`, which LOCAL_DIR lacks, be deleted? Never what LOCAL_DIR ignores. */
+  private owned(model: ReadonlyMap<string, Entry>, p: string): boolean {
+    return !this.skip(p, model.get(p)?.kind === "d") && (this.o.deleteExtra || this.seen.has(p));
+  }
 
   private event(event: string, fields: Record<string, unknown>, human: string): void {
     if (!this.o.json && human === "") return;
@@ -161,7 +169,7 @@ class Sender {
     this.pending.clear();
     const t0 = performance.now();
     const local = this.localTree(scanTree(this.root, this.skip));
-    const plan = reconcilePlan(local, model, this.o.deleteExtra);
+    const plan = reconcilePlan(local, model, (p) => this.owned(model, p));
     for (let i = 0; i < plan.hash.length; i += TREE_CHUNK) {
       const paths = plan.hash.slice(i, i + TREE_CHUNK);
       await conn.send({ t: "hash", paths });
@@ -175,9 +183,12 @@ class Sender {
     }
     if (plan.ops.length === 0) {
       this.event("in-sync", { entries: local.size, ms: Math.round(performance.now() - t0) }, `${this.o.remoteDir} is in sync (${local.size} entries compared in ${Math.round(performance.now() - t0)} ms); nothing to send`);
+      this.seen = new Set(local.keys());
       return null;
     }
-    return this.sendBatch(conn, model, plan.ops, local, "reconcile");
+    const report = await this.sendBatch(conn, model, plan.ops, local, "reconcile");
+    this.seen = new Set(local.keys());
+    return report;
   }
 
   /** Drop symlinks that point out of LOCAL_DIR (warned once); they are never followed. */
@@ -208,16 +219,32 @@ class Sender {
         local.set(p, e);
         if (e.kind === "d") for (const [q, f] of scanTree(this.root, this.skip, p)) local.set(q, f);
       }
-      const ops = changePlan(changed, this.localTree(local), model);
-      if (ops.length === 0) continue;
+      const ops = changePlan(changed, this.localTree(local), model, (p) => this.owned(model, p));
       try {
-        await this.sendBatch(conn, model, ops, local, "watch");
+        if (ops.length > 0) await this.sendBatch(conn, model, ops, local, "watch");
       } catch (err) {
         // Not acknowledged: the reconcile after reconnecting covers these paths again.
         for (const p of changed) this.pending.add(p);
         throw err;
       }
+      this.see(changed, local);
     }
+  }
+
+  /** After a batch: what is at or below the changed paths now is `local`. */
+  private see(changed: readonly string[], local: ReadonlyMap<string, Entry>): void {
+    const at = new Set(changed);
+    for (const p of this.seen) {
+      if (local.has(p)) continue;
+      for (let q = p; ; q = q.slice(0, q.lastIndexOf("/"))) {
+        if (at.has(q)) {
+          this.seen.delete(p);
+          break;
+        }
+        if (!q.includes("/")) break;
+      }
+    }
+    for (const p of local.keys()) this.seen.add(p);
   }
 
   /** Send one batch, wait for it to be applied and for the restart's outcome, report it. */

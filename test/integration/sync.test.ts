@@ -2,7 +2,7 @@
 // local transport prefix (`env PIDONE_CONTROL_SOCKET=...`), and a real pidone as PID 1 whose app
 // is the synced code. Every wait is for an event (a sync JSON event, a pidone log line).
 import { afterEach, describe, expect, it } from "vitest";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { BUNDLE, cleanupAll, run, startPidone } from "../helpers/pidone.js";
@@ -186,11 +186,13 @@ describe("pidone sync (watching)", () => {
     expect(controlRestarts(), p.output()).toBe(restartsBefore + 4);
   });
 
-  it("when the transport dies it says so, reconnects, and reconciles: files lost with the container come back, changes made meanwhile arrive", async () => {
+  it("when the transport dies it says so, reconnects, and reconciles: files lost with the container come back, changes and deletions made meanwhile arrive", async () => {
     const { local, remote } = tempDirs();
     const p = await pidoneOn(remote);
     writeFileSync(path.join(local, "app.js"), APP("v1"));
     writeFileSync(path.join(local, "data.txt"), "data");
+    writeFileSync(path.join(local, "old.txt"), "deleted while disconnected");
+    writeFileSync(path.join(remote, "theirs.txt"), "remote-only");
     const s = startSync([local, remote, ...localVia(p.socket)]);
     await s.waitFor("synced");
     expect(readFileSync(path.join(remote, "data.txt"), "utf8")).toBe("data");
@@ -203,15 +205,18 @@ describe("pidone sync (watching)", () => {
     const lost = await s.waitFor("disconnected");
     expect(String(lost.error)).toMatch(/ended \(signal SIGKILL\)/);
     writeFileSync(path.join(local, "new.txt"), "made while disconnected");
+    rmSync(path.join(local, "old.txt"));
 
     await s.waitFor("connected", 2);
     await s.until(() => {
       try {
-        return readFileSync(path.join(remote, "data.txt"), "utf8") === "data" && readFileSync(path.join(remote, "new.txt"), "utf8") === "made while disconnected";
+        return readFileSync(path.join(remote, "data.txt"), "utf8") === "data" && readFileSync(path.join(remote, "new.txt"), "utf8") === "made while disconnected" && !existsSync(path.join(remote, "old.txt"));
       } catch {
         return false;
       }
-    }, "data.txt and new.txt on the remote after a synced event");
+    }, "data.txt and new.txt on the remote, old.txt gone, after a synced event");
     expect(s.all("reconnecting").length).toBeGreaterThan(0);
+    // Remote-only, never in LOCAL_DIR: left alone without --delete.
+    expect(readFileSync(path.join(remote, "theirs.txt"), "utf8")).toBe("remote-only");
   });
 });

@@ -100,30 +100,47 @@ const d: Entry = { kind: "d", size: 0, exec: false, mtimeMs: 0 };
 const l = (target: string): Entry => ({ kind: "l", size: 0, exec: false, mtimeMs: 0, target });
 
 describe("plan", () => {
-  it("reconcile: only differences, hashes for same size and other mtime, deletes only with --delete (topmost)", () => {
+  const none = () => false;
+  const all = () => true;
+
+  it("reconcile: only differences, hashes for same size and other mtime, deletes only what is owned (topmost)", () => {
     const local = new Map<string, Entry>([["a", f(1)], ["b", f(2)], ["c", f(3, 5)], ["x", f(1, 1, true)], ["dir", d], ["l", l("a")]]);
     const remote = new Map<string, Entry>([["a", f(1)], ["b", f(9)], ["c", f(3, 6)], ["x", f(1)], ["gone", d], ["gone/y", f(1)], ["l", l("b")]]);
-    const keep = reconcilePlan(local, remote, false);
+    const keep = reconcilePlan(local, remote, none);
     expect(orderOps(keep.ops)).toEqual([{ t: "mkdir", path: "dir" }, { t: "file", path: "b" }, { t: "symlink", path: "l", target: "a" }, { t: "chmod", path: "x", exec: true }]);
     expect(keep.hash).toEqual(["c"]);
-    expect(reconcilePlan(local, remote, true).ops.filter((o) => o.t === "delete")).toEqual([{ t: "delete", path: "gone" }]);
+    expect(reconcilePlan(local, remote, all).ops.filter((o) => o.t === "delete")).toEqual([{ t: "delete", path: "gone" }]);
+    // Without --delete, only what LOCAL_DIR had earlier in the run.
+    expect(reconcilePlan(local, remote, (p) => p === "gone/y").ops.filter((o) => o.t === "delete")).toEqual([{ t: "delete", path: "gone/y" }]);
   });
 
   it("batch: a deleted directory is one delete; a new directory brings its content; the model follows", () => {
     const model = new Map<string, Entry>([["old", d], ["old/a", f(1)], ["keep", f(1)]]);
     const local = new Map<string, Entry>([["new", d], ["new/b", f(2)]]);
-    const ops = changePlan(["old", "old/a", "new"], local, model);
+    const ops = changePlan(["old", "old/a", "new"], local, model, none);
     expect(orderOps(ops)).toEqual([{ t: "delete", path: "old" }, { t: "mkdir", path: "new" }, { t: "file", path: "new/b" }]);
     applyToModel(model, ops, new Map([["new/b", f(2)]]));
     expect([...model.keys()].sort()).toEqual(["keep", "new", "new/b"]);
     // Unchanged since it was sent: nothing to do.
-    expect(changePlan(["new/b"], new Map([["new/b", f(2)]]), model)).toEqual([]);
+    expect(changePlan(["new/b"], new Map([["new/b", f(2)]]), model, all)).toEqual([]);
+  });
+
+  it("batch: a changed directory that lost entries the watcher never named (moved away and made again) loses them remotely, if owned", () => {
+    // d1 (with d1/c and d1/sub/x) was renamed to t, then d1 made again with d1/e2 only.
+    const model = new Map<string, Entry>([["d1", d], ["d1/c", l("../d1/c")], ["d1/sub", d], ["d1/sub/x", f(1)], ["d1/theirs", f(1)], ["other", f(1)]]);
+    const local = new Map<string, Entry>([["d1", d], ["d1/e2", d], ["t", d], ["t/c", l("../d1/c")]]);
+    const owned = (p: string) => p !== "d1/theirs";
+    expect(orderOps(changePlan(["d1", "d1/e2", "t"], local, model, owned))).toEqual([
+      { t: "delete", path: "d1/c" }, { t: "delete", path: "d1/sub" }, { t: "mkdir", path: "d1/e2" }, { t: "mkdir", path: "t" }, { t: "symlink", path: "t/c", target: "../d1/c" },
+    ]);
+    // Only below a changed directory: an unchanged path elsewhere is not judged.
+    expect(changePlan(["d1/e2"], new Map([["d1/e2", d]]), model, all)).toEqual([{ t: "mkdir", path: "d1/e2" }]);
   });
 
   it("the model gains the parents a receiver creates, so deleting one later is seen", () => {
     const model = new Map<string, Entry>();
     applyToModel(model, [{ t: "file", path: "a/b/c" }], new Map([["a/b/c", f(1)]]));
-    expect(changePlan(["a"], new Map(), model)).toEqual([{ t: "delete", path: "a" }]);
+    expect(changePlan(["a"], new Map(), model, none)).toEqual([{ t: "delete", path: "a" }]);
   });
 });
 
