@@ -69,7 +69,8 @@ function apply(root: string, o: Op): void {
       if (kind(abs(o.from)) !== null) renameSync(abs(o.from), abs(o.to));
       break;
     case "delete":
-      rmSync(abs(o.p), { recursive: true, force: true });
+      // Nothing there (a parent may be a file: rmSync's force covers ENOENT, not ENOTDIR).
+      if (kind(abs(o.p)) !== null) rmSync(abs(o.p), { recursive: true, force: true });
       break;
     case "chmod":
       if (kind(abs(o.p)) === "f") chmodSync(abs(o.p), o.exec ? 0o755 : 0o644);
