@@ -335,6 +335,26 @@ class Sender {
     }, this.o.debounceMs);
   }
 
+  /** Close the watches on `dir` and every directory below it, then watch them again: they
+   *  are set up on what is at those paths now. (unwatch alone would also ignore those paths from
+   *  then on, and add clears that only for the paths it is given: hence every one of them;
+   *  chokidar shares one fs.watch per path, so a second watcher would get the stale ones.) */
+  private rewatch(w: FSWatcher, dir: string): void {
+    const prefix = `${dir}${path.sep}`;
+    const dirs = Object.keys(w.getWatched()).filter((d) => d === dir || d.startsWith(prefix));
+    if (!dirs.includes(dir)) dirs.push(dir);
+    w.unwatch(dirs);
+    w.add(dirs.sort());
+  }
+
+  private isDir(abs: string): boolean {
+    try {
+      return statEntry(abs)?.kind === "d";
+    } catch {
+      return false;
+    }
+  }
+
   private startWatcher(): Promise<void> {
     const w = watch(this.root, {
       ignoreInitial: true,
@@ -357,7 +377,13 @@ class Sender {
       const base = (opts as { watchedPath?: unknown } | null)?.watchedPath;
       if ((ev !== "change" && ev !== "rename") || typeof evPath !== "string" || typeof base !== "string") return;
       this.changed(path.isAbsolute(evPath) ? evPath : path.join(base, evPath));
-      if (path.basename(base) === evPath) this.changed(base);
+      if (path.basename(base) !== evPath) return;
+      this.changed(base);
+      // A watched directory itself was moved or deleted. chokidar keeps its fs.watch on the
+      // inode, so when a directory is moved away and another made at the same path (mv d old;
+      // mkdir d), it goes on watching the moved one (and its subdirectories) as d, and nothing
+      // in the new d is ever reported (chokidar's issues #404, #591, #1059). Watch d afresh.
+      if (ev === "rename" && base !== this.root && this.isDir(base)) this.rewatch(w, base);
     });
     w.on("error", (err) => this.o.err(`pidone sync: watching ${this.root}: ${(err as Error).message}`));
     return new Promise((r) => w.once("ready", () => r()));

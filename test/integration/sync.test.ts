@@ -2,7 +2,7 @@
 // local transport prefix (`env PIDONE_CONTROL_SOCKET=...`), and a real pidone as PID 1 whose app
 // is the synced code. Every wait is for an event (a sync JSON event, a pidone log line).
 import { afterEach, describe, expect, it } from "vitest";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { BUNDLE, cleanupAll, run, startPidone } from "../helpers/pidone.js";
@@ -184,6 +184,39 @@ describe("pidone sync (watching)", () => {
     await s.until(() => s.all("crashed").find((e) => e.status === "exit 4"), "a crashed notice with exit 4");
     // Exactly one restart asked for per batch (pidone's own crash restarts have another source).
     expect(controlRestarts(), p.output()).toBe(restartsBefore + 4);
+  });
+
+  it("a directory moved away and made again at the same path is watched afresh: what lands in either is synced, what left is deleted", async () => {
+    const { local, remote } = tempDirs();
+    const p = await pidoneOn(remote);
+    writeFileSync(path.join(local, "app.js"), APP("v0"));
+    // Three of them: chokidar alone misses the new content most of the time, not always.
+    const names = ["pkg", "lib", "util"];
+    for (const n of names) {
+      mkdirSync(path.join(local, n, "sub"), { recursive: true });
+      writeFileSync(path.join(local, n, "old.js"), "old");
+    }
+    const s = startSync([local, remote, ...localVia(p.socket)]);
+    await s.waitFor("synced");
+    const settled = (what: string) => {
+      const want = snapshot(local);
+      return s.until(() => JSON.stringify(snapshot(remote)) === JSON.stringify(want), `${what}\nwant ${JSON.stringify(want)}\nremote ${JSON.stringify(snapshot(remote))}`);
+    };
+
+    for (const n of names) {
+      renameSync(path.join(local, n), path.join(local, `${n}-moved`));
+      mkdirSync(path.join(local, n, "sub"), { recursive: true });
+    }
+    await settled("after mv DIR DIR-moved; mkdir -p DIR/sub");
+    // chokidar alone would report nothing from the new sub/: it still watches the moved one there.
+    for (const n of names) {
+      writeFileSync(path.join(local, n, "new.js"), "new");
+      writeFileSync(path.join(local, n, "sub/deep.js"), "deep");
+      writeFileSync(path.join(local, `${n}-moved`, "later.js"), "later");
+    }
+    await settled("after files written into the new directories and into the moved ones");
+    expect(readFileSync(path.join(remote, "pkg/sub/deep.js"), "utf8")).toBe("deep");
+    expect(existsSync(path.join(remote, "pkg/old.js"))).toBe(false);
   });
 
   it("when the transport dies it says so, reconnects, and reconciles: files lost with the container come back, changes and deletions made meanwhile arrive", async () => {
