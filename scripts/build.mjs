@@ -37,6 +37,12 @@ await build({
     setup(b) {
       b.onResolve({ filter: /^thread-stream$/ }, () => ({ path: path.join(root, "src/boot/no-transports.js") }));
     },
+  }, {
+    name: "lazy-child-process-in-commander",
+    setup(b) {
+      b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+        /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: path.join(root, "src/boot/lazy-child-process.js") } : undefined);
+    },
   }],
   logLevel: "warning",
 });

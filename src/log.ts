@@ -2,7 +2,7 @@
 // and buffered lines can be lost when PID 1 exits. JSON lines for log collectors; short readable
 // lines on a TTY. pino itself is loaded after the first spawn (createDeferredLogger).
 import { writeSync } from "node:fs";
-import { isatty } from "node:tty";
+import { isatty } from "./sys/binding.js";
 import type { Logger } from "pino";
 import type { LogLevelName } from "./cli/config.js";
 

@@ -1,7 +1,7 @@
 // The readiness checks --ready-tcp and --ready-http name, run on demand (no polling timer): by
 // the health server for /readyz, and by `pidone restart` before it reports the new generation.
-import net from "node:net";
 import type { ListenAddress } from "./cli/listen-address.js";
+import { net } from "./lazy-net.js";
 
 /** The checks configured; none configured means "running is ready". */
 export interface ReadinessChecks {
@@ -20,7 +20,7 @@ export async function readinessProblem(deps: ReadinessChecks, timeoutMs: number)
 
 function tcpCheck(a: Extract<ListenAddress, { kind: "tcp" }>, timeoutMs: number): Promise<string | null> {
   return new Promise((resolve) => {
-    const c = net.connect({ host: a.host, port: a.port });
+    const c = net().connect({ host: a.host, port: a.port });
     const done = (problem: string | null) => {
       c.destroy();
       resolve(problem);

@@ -1,7 +1,7 @@
 // Wiring of the supervisor: config -> logger -> runner -> sources. Loaded by main.ts only when
 // pidone supervises (not for `pidone restart`/`status` or the exec shim).
 import { lstatSync } from "node:fs";
-import { isatty } from "node:tty";
+import { isatty } from "./sys/binding.js";
 import type { Logger } from "pino";
 import type { Config } from "./cli/config.js";
 import { BindError, ConfigError } from "./errors.js";
@@ -9,6 +9,7 @@ import { createDeferredLogger } from "./log.js";
 import { firstSpawnDone } from "./boot/loaded.js";
 import { EXIT, exitCode } from "./exit-code.js";
 import { Runner, now } from "./supervisor/runner.js";
+import { spawnApi } from "./child/spawn.js";
 import type { Outcome } from "./supervisor/events.js";
 import type { Policy } from "./supervisor/state.js";
 import { loadLibc, type Libc } from "./sys/libc.js";
@@ -55,7 +56,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     handoff.close();
     throw new ConfigError("--overlap: this kernel cannot steer connections between two sockets (SO_ATTACH_REUSEPORT_CBPF, Linux 4.5+)");
   }
-  // isatty(0), judged once: node:tty is loaded already (log.ts), so this costs nothing without a terminal.
+  // isatty(0), judged once.
   const terminal = isatty(0);
   // --preload: the zygote has imported the modules (or failed to: exit 2) before the first spawn.
   const preload = config.preload && plan.python ? await (await import("./preload/launcher.js")).startPreload({
@@ -133,6 +134,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     // After the spawn: loading node:inspector and koffi costs milliseconds the app's start need not wait for.
     loadLogger();
     log.debug({ event: "code-cache", state: codeCache });
+    log.debug({ event: "spawn-api", api: spawnApi() });
     closeInspectorOpenedBySignal(log);
     libc();
     unblockHandledSignals([...new Set([...HANDLED_SIGNALS, config.restartSignal])], log);

@@ -1,9 +1,12 @@
 // Starting the app: argv as given (no shell), env and cwd inherited, stdio inherited so output
-// reaches the container log byte for byte without passing through pidone.
-import { spawn, type ChildProcess } from "node:child_process";
+// reaches the container log byte for byte without passing through pidone. Through libuv's
+// process handle directly where Node allows it quietly (src/sys/process-wrap.ts), else through
+// child_process, loaded then: the same uv_spawn either way.
+import type { ChildProcess } from "node:child_process";
 import { accessSync, constants as fsc, statSync } from "node:fs";
 import path from "node:path";
 import type { ExitStatus } from "../supervisor/events.js";
+import { direct, processWrap } from "../sys/process-wrap.js";
 import { execShim } from "./exec-shim.js";
 
 /** How to start the app when it is handed listening sockets (see child/handoff.ts). */
@@ -34,6 +37,11 @@ export interface Spawner {
   readonly helpers: ReadonlySet<number>;
 }
 
+/** Which API starts the app on this node: libuv's process handle itself, or child_process. */
+export function spawnApi(): "process_wrap" | "child_process" {
+  return processWrap() !== null ? "process_wrap" : "child_process";
+}
+
 /** The plain spawner: every generation is a fresh process (spawnApp). */
 export function plainSpawner(command: string, args: readonly string[], terminal = false): Spawner {
   return {
@@ -55,26 +63,44 @@ export function plainSpawner(command: string, args: readonly string[], terminal 
 export function spawnApp(
   command: string, args: readonly string[], handlers: SpawnHandlers, via?: SpawnVia, terminal = false,
 ): number | null {
+  let file = command;
+  let argv = [command, ...args];
+  let env = process.env;
+  if (via || terminal) {
+    // The shim, not the app, is what Node execs: look the app up first, as execvp will, so that
+    // a missing or non-executable command is still a spawn failure (exit 127/126), not a crash.
+    env = via?.env ?? process.env;
+    const problem = findExecutable(command, env.PATH);
+    if (problem !== null) {
+      const err = Object.assign(new Error(problem), { code: problem });
+      queueMicrotask(() => handlers.onError(problem, describeSpawnError(command, err)));
+      return null;
+    }
+    const shim = terminal ? execShim(env, { listenPid: via !== undefined, terminal }) : (via as SpawnVia).shim;
+    [file] = shim as [string, ...string[]];
+    argv = [...shim, command, ...args];
+  }
+  const fds = [0, 1, 2, ...(via?.fds ?? [])];
+  const Process = processWrap();
+  if (Process !== null) {
+    const r = direct(Process, file, argv, env, fds, !terminal, handlers.onExit);
+    if ("pid" in r) return r.pid;
+    const err = Object.assign(new Error(r.message), { code: r.errno });
+    queueMicrotask(() => handlers.onError(r.errno, describeSpawnError(command, err)));
+    return null;
+  }
+  return spawnWithChildProcess(command, file, argv, env, fds, !terminal, handlers);
+}
+
+/** The same through child_process (where process_wrap is not to be used). */
+function spawnWithChildProcess(
+  command: string, file: string, argv: readonly string[], env: NodeJS.ProcessEnv, fds: readonly number[], detached: boolean, handlers: SpawnHandlers,
+): number | null {
   let child: ChildProcess;
   try {
-    if (via || terminal) {
-      // The shim, not the app, is what Node execs: look the app up first, as execvp will, so that
-      // a missing or non-executable command is still a spawn failure (exit 127/126), not a crash.
-      const env = via?.env ?? process.env;
-      const problem = findExecutable(command, env.PATH);
-      if (problem !== null) {
-        const err = Object.assign(new Error(problem), { code: problem });
-        queueMicrotask(() => handlers.onError(problem, describeSpawnError(command, err)));
-        return null;
-      }
-      const shim = terminal ? execShim(env, { listenPid: via !== undefined, terminal }) : (via as SpawnVia).shim;
-      const [file, ...shimArgs] = shim as [string, ...string[]];
-      child = spawn(file, [...shimArgs, command, ...args], {
-        stdio: ["inherit", "inherit", "inherit", ...(via?.fds ?? [])], env, detached: !terminal, windowsHide: true,
-      });
-    } else {
-      child = spawn(command, args, { stdio: "inherit", detached: true, windowsHide: true });
-    }
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { spawn } = require("node:child_process") as typeof import("node:child_process");
+    child = spawn(file, argv.slice(1), { argv0: argv[0], stdio: fds.map((fd) => (fd <= 2 ? "inherit" : fd)), env, detached, windowsHide: true });
   } catch (err) {
     // Synchronous failures (EINVAL for a NUL byte in argv, ...): report like async ones.
     const e = err as NodeJS.ErrnoException;

@@ -1,8 +1,8 @@
 // Socket addresses for --listen, --health and --ready-tcp: parsed here, purely (no lookups, no
 // I/O), so that a bad address is a one-line ConfigError before anything is bound or spawned.
-import net from "node:net";
 import path from "node:path";
 import { ConfigError } from "../errors.js";
+import { net } from "../lazy-net.js";
 
 /** A parsed address. `text` is its canonical form, used in logs and error messages. */
 export type ListenAddress =
@@ -58,7 +58,7 @@ export function parseListenAddress(text: string, option: string, cwd: string, de
     if (!m) bad("an IPv6 address in brackets must be followed by :PORT");
     host = (m as RegExpExecArray)[1] as string;
     portText = (m as RegExpExecArray)[2] as string;
-    if (!net.isIPv6(host)) bad(`'${host}' is not an IPv6 address`);
+    if (!net().isIPv6(host)) bad(`'${host}' is not an IPv6 address`);
   } else if (/^\d+$/.test(rest)) {
     host = defaultHost;
     portText = rest;
@@ -70,12 +70,12 @@ export function parseListenAddress(text: string, option: string, cwd: string, de
     if (host.includes(":")) bad("put an IPv6 address in brackets, e.g. [::]:8000");
     if (host === "" || host === "*") host = defaultHost;
     else if (host.toLowerCase() === "localhost") host = "127.0.0.1";
-    else if (!net.isIPv4(host)) bad(`'${host}' is not an IP address; give an IP literal (host names other than localhost are not resolved)`);
+    else if (!net().isIPv4(host)) bad(`'${host}' is not an IP address; give an IP literal (host names other than localhost are not resolved)`);
   }
   if (!/^\d+$/.test(portText)) bad(`port '${portText}' is not a number`);
   const port = Number(portText);
   if (port < 1 || port > 65535) bad(`port ${port} is out of range (1-65535)`);
-  const family = net.isIPv6(host) ? 6 : 4;
+  const family = net().isIPv6(host) ? 6 : 4;
   return { kind: "tcp", family, host, port, text: family === 6 ? `[${host}]:${port}` : `${host}:${port}` };
 }
 

@@ -3,7 +3,7 @@
 // restart command into the same restart-requested event every other source emits, then reports
 // when the new app runs. Works where `kill -USR1 1` cannot: with shareProcessNamespace, PID 1 is
 // the pause process. Whatever a client sends, the answer is one line and pidone carries on.
-import net from "node:net";
+import type { Socket } from "node:net";
 import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
@@ -13,6 +13,7 @@ import { readinessProblem, type ReadinessChecks } from "../readiness.js";
 import { describeStatus } from "../exit-code.js";
 import { currentUid } from "../cli/control-socket-path.js";
 import { loadPeerCred, type PeerCred, type ReadPeerCred } from "../sys/peercred.js";
+import { net } from "../lazy-net.js";
 
 /** What the server needs from the supervisor: to send events, and to read and follow its status. */
 export interface ControlDeps {
@@ -65,11 +66,11 @@ export async function startControlServer(socketPath: string, deps: ControlDeps):
   const uid = currentUid();
   if (deps.privateDir) ensurePrivateDir(path.dirname(socketPath), uid);
   await removeStaleSocket(socketPath, deps.log);
-  const active = new Set<net.Socket>();
+  const active = new Set<Socket>();
   const ctx: Ctx = { deps, uid, peer: peerCredReader(deps.log) };
   // allowHalfOpen: a client may send its request and shut down its write side (socat, nc -N);
   // it still gets its answer.
-  const server = net.createServer({ allowHalfOpen: true }, (conn) => {
+  const server = net().createServer({ allowHalfOpen: true }, (conn) => {
     conn.on("error", () => conn.destroy());
     if (active.size >= MAX_CONNECTIONS) {
       conn.end(`${JSON.stringify({ ok: false, error: `busy: ${MAX_CONNECTIONS} connections are open, try again` })}\n`, () => conn.destroy());
@@ -187,7 +188,7 @@ function kind(st: Stats): string {
 /** Connect to `socketPath`: "listening", or the error code of the failed connect. */
 function probe(socketPath: string): Promise<string> {
   return new Promise((resolve) => {
-    const c = net.connect(socketPath);
+    const c = net().connect(socketPath);
     c.once("connect", () => {
       c.destroy();
       resolve("listening");
@@ -199,12 +200,12 @@ function probe(socketPath: string): Promise<string> {
 interface Ctx {
   deps: ControlDeps;
   uid: number;
-  peer: (conn: net.Socket) => PeerCred | null;
+  peer: (conn: Socket) => PeerCred | null;
 }
 
 /** SO_PEERCRED through koffi, loaded at the first connection (not at startup: koffi costs
  *  milliseconds). Without it the socket's 0600 mode and its 0700 directory still stand guard. */
-function peerCredReader(log: Logger): (conn: net.Socket) => PeerCred | null {
+function peerCredReader(log: Logger): (conn: Socket) => PeerCred | null {
   let read: ReadPeerCred | null | undefined;
   let logged = false;
   const unavailable = (why: string) => {
@@ -222,7 +223,7 @@ function peerCredReader(log: Logger): (conn: net.Socket) => PeerCred | null {
       }
     }
     if (!read) return null;
-    // A unix net.Socket's handle is a Pipe whose fd is the accepted socket.
+    // A unix Socket's handle is a Pipe whose fd is the accepted socket.
     const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
     const cred = typeof fd === "number" && fd >= 0 ? read(fd) : null;
     if (!cred) unavailable(`no credentials for fd ${String(fd)}`);
@@ -231,7 +232,7 @@ function peerCredReader(log: Logger): (conn: net.Socket) => PeerCred | null {
 }
 
 /** One connection: at most one request line, one answer line, then close. */
-function serve(conn: net.Socket, ctx: Ctx): void {
+function serve(conn: Socket, ctx: Ctx): void {
   const { deps } = ctx;
   let phase: "reading" | "answering" | "answered" = "reading";
   let cleanup = (): void => {};
