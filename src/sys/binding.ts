@@ -9,9 +9,10 @@
 // modules, which do the same.
 const cache = new Map<string, unknown>();
 
-/** Is the flag set for this node, on its command line or in NODE_OPTIONS? */
+/** Is the flag set for this node, on its command line or in NODE_OPTIONS (node reads `_` as `-`)? */
 function nodeFlag(flag: string): boolean {
-  return process.execArgv.includes(flag) || (process.env.NODE_OPTIONS ?? "").split(/\s+/).includes(flag);
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)];
+  return given.some((a) => a.replace(/_/g, "-") === flag);
 }
 
 /** process.binding(name), or null where it is missing or would warn. */

@@ -13,6 +13,7 @@ afterEach(cleanupAll);
 const paths = [
   { api: "process_wrap", nodeArgs: [] as string[], env: {} },
   { api: "child_process", nodeArgs: ["--pending-deprecation"], env: {} },
+  { api: "child_process", nodeArgs: ["--pending_deprecation"], env: {} },
   { api: "child_process", nodeArgs: [] as string[], env: { NODE_PENDING_DEPRECATION: "1" } },
 ];
 
