@@ -1,9 +1,10 @@
 // Node's own bindings, for the two things pidone needs before the app's spawn that would
 // otherwise load node:net (about 2 ms on Node 22, with the stream machinery): starting a process
 // (process_wrap, src/sys/process-wrap.ts; node:child_process loads node:net) and isatty (tty_wrap;
-// node:tty loads node:net). Both are on process.binding's allow list in every Node since 11, the
-// very objects child_process and tty wrap, and documented as deprecated (DEP0111) but not warned
-// about, except with --pending-deprecation. So a binding is taken only where that is quiet:
+// node:tty loads node:net). Both are on process.binding's allow list (Node 20 and 22, where the
+// suite runs; test/unit/binding.test.ts fails on a node without them), the very objects
+// child_process and tty wrap, and documented as deprecated (DEP0111) but not warned about,
+// except with --pending-deprecation. So a binding is taken only where that is quiet:
 // without --pending-deprecation (or NODE_PENDING_DEPRECATION=1), and not under --permission
 // (process.binding throws there). Elsewhere quietBinding is null and the callers use the public
 // modules, which do the same.
