@@ -127,6 +127,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   runner.dispatch({ type: "start", at: now() });
   // The entry's code cache holds what ran until here (src/boot/load-bundle.js).
   const codeCache = firstSpawnDone();
+  const loadedBySpawn = heavyModulesLoaded();
   // From the spawn on, PID 1 may not bail out: a source that fails is turned off with a warning
   // (sources/guard.ts), and anything else that throws here stops the app first, then exits 1.
   try {
@@ -134,7 +135,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     // After the spawn: loading node:inspector and koffi costs milliseconds the app's start need not wait for.
     loadLogger();
     log.debug({ event: "code-cache", state: codeCache });
-    log.debug({ event: "spawn-api", api: spawnApi() });
+    log.debug({ event: "spawn-api", api: spawnApi(), loadedBySpawn });
     closeInspectorOpenedBySignal(log);
     libc();
     unblockHandledSignals([...new Set([...HANDLED_SIGNALS, config.restartSignal])], log);
@@ -177,6 +178,14 @@ async function startHealth(config: Config, runner: Runner, closers: (() => unkno
   const { describeBindError } = await import("./cli/listen-address.js");
   closers.push(await startHealthServer(health, { status: () => runner.snapshot(), now, log, readyTcp: config.readyTcp, readyHttp: config.readyHttp })
     .catch((err: unknown) => { throw err instanceof BindError ? new ConfigError(describeBindError(err.code, health, "--health")) : err; }));
+}
+
+/** Which of node's costlier modules had loaded by the first spawn (the debug event spawn-api;
+ *  none should have: src/sys/binding.ts, src/lazy-net.ts). process.moduleLoadList is Node's own
+ *  list of what it loaded; a node without it gives []. */
+function heavyModulesLoaded(): string[] {
+  const list = (process as unknown as { moduleLoadList?: readonly string[] }).moduleLoadList ?? [];
+  return ["net", "child_process", "tty", "http", "perf_hooks", "inspector"].filter((m) => list.includes(`NativeModule ${m}`));
 }
 
 /** Whether anything (a socket, a file, a dangling symlink) is at `file`. */
