@@ -4,7 +4,7 @@
 // transport dies it reconnects with backoff and reconciles again, so no local change is lost.
 // Runs on macOS, Windows and Linux laptops: only portable Node APIs and src/sync/* (a unit test
 // checks this module's import graph).
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import path from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import { IgnoreRules, SKIP_DIRS } from "./ignore-rules.js";
@@ -213,7 +213,11 @@ class Sender {
       const changed = [...this.pending];
       this.pending.clear();
       const local = new Map<string, Entry>();
+      const dirs = new Map<string, boolean>();
       for (const p of changed) {
+        // The watcher can name a path through a symlink (a raw event from a watch set up on a
+        // link to a directory): it is not an entry of the tree, and lstat would follow the link.
+        if (!this.underRealDirs(p, dirs)) continue;
         const e = statEntry(path.join(this.root, p));
         if (e === null || this.skip(p, e.kind === "d")) continue;
         local.set(p, e);
@@ -229,6 +233,21 @@ class Sender {
       }
       this.see(changed, local);
     }
+  }
+
+  /** Is every parent of `rel` a real directory (not a symlink)? `memo` holds the answers for
+   *  directories already looked at in this batch. */
+  private underRealDirs(rel: string, memo: Map<string, boolean>): boolean {
+    for (let i = rel.indexOf("/"); i > 0; i = rel.indexOf("/", i + 1)) {
+      const dir = rel.slice(0, i);
+      let real = memo.get(dir);
+      if (real === undefined) {
+        real = this.isDir(path.join(this.root, dir));
+        memo.set(dir, real);
+      }
+      if (!real) return false;
+    }
+    return true;
   }
 
   /** After a batch: what is at or below the changed paths now is `local`. */
@@ -283,9 +302,10 @@ class Sender {
   private async sendFile(conn: Connection, rel: string): Promise<Entry | null> {
     let fd: number;
     try {
-      fd = openSync(path.join(this.root, rel), "r");
+      // Never through a link: one made since the scan is the watcher's to report.
+      fd = openSync(path.join(this.root, rel), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
     } catch (err) {
-      if (isGone(err)) return null;
+      if (isGone(err) || (err as NodeJS.ErrnoException).code === "ELOOP") return null;
       throw err;
     }
     try {
@@ -376,6 +396,8 @@ class Sender {
     w.on("raw", (ev: string, evPath: string, opts: unknown) => {
       const base = (opts as { watchedPath?: unknown } | null)?.watchedPath;
       if ((ev !== "change" && ev !== "rename") || typeof evPath !== "string" || typeof base !== "string") return;
+      // On a file's own watch this names a path below the file (d/f/f): the batch drops it, as
+      // it drops any path whose parent is not a real directory.
       this.changed(path.isAbsolute(evPath) ? evPath : path.join(base, evPath));
       if (path.basename(base) !== evPath) return;
       this.changed(base);

@@ -24,12 +24,13 @@ export function entryOf(st: Stats, abs: string): Entry | null {
   return null;
 }
 
-/** lstat one path; null when it is gone or of a kind not synced. */
+/** lstat one path; null when it is gone or of a kind not synced, or when a symlink loop on the
+ *  way (ELOOP: a parent replaced by a link since it was checked) means it is no entry of the tree. */
 export function statEntry(abs: string): Entry | null {
   try {
     return entryOf(lstatSync(abs), abs);
   } catch (err) {
-    if (isGone(err)) return null;
+    if (isGone(err) || (err as NodeJS.ErrnoException).code === "ELOOP") return null;
     throw err;
   }
 }

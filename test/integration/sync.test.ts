@@ -219,6 +219,36 @@ describe("pidone sync (watching)", () => {
     expect(existsSync(path.join(remote, "pkg/old.js"))).toBe(false);
   });
 
+  it("a file replaced by a symlink (a loop, or a link to a directory) is sent as the link, and nothing through it", async () => {
+    const { local, remote } = tempDirs();
+    const p = await pidoneOn(remote);
+    writeFileSync(path.join(local, "app.js"), APP("v0"));
+    mkdirSync(path.join(local, "d1"));
+    mkdirSync(path.join(local, "d2"));
+    writeFileSync(path.join(local, "d1/c"), "file");
+    writeFileSync(path.join(local, "d2/c"), "behind the link");
+    const s = startSync([local, remote, ...localVia(p.socket)]);
+    await s.waitFor("synced");
+    const settled = (what: string) => {
+      const want = snapshot(local);
+      return s.until(() => JSON.stringify(snapshot(remote)) === JSON.stringify(want), `${what}\nwant ${JSON.stringify(want)}\nremote ${JSON.stringify(snapshot(remote))}\n${s.output()}`);
+    };
+    // The watch on the file d1/c reports its replacement as 'c' in d1/c: d1/c/c, through the link.
+    rmSync(path.join(local, "d1/c"));
+    symlinkSync("../d1/c", path.join(local, "d1/c"));
+    await settled("after d1/c became a link to itself");
+    rmSync(path.join(local, "d1/c"));
+    writeFileSync(path.join(local, "d1/c"), "file again");
+    await settled("after d1/c became a file again");
+    rmSync(path.join(local, "d1/c"));
+    symlinkSync("../d2", path.join(local, "d1/c"));
+    await settled("after d1/c became a link to d2");
+    writeFileSync(path.join(local, "d2/c"), "changed behind the link");
+    await settled("after d2/c changed");
+    expect(s.all("disconnected"), s.output()).toEqual([]);
+    expect(s.exit, s.output()).toBeNull();
+  });
+
   it("when the transport dies it says so, reconnects, and reconciles: files lost with the container come back, changes and deletions made meanwhile arrive", async () => {
     const { local, remote } = tempDirs();
     const p = await pidoneOn(remote);
