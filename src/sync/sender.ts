@@ -94,6 +94,11 @@ class Sender {
   /** Paths LOCAL_DIR has had in this run (as of the last batch applied): a remote copy of one
    *  that LOCAL_DIR no longer has is a deletion to carry, not a remote-only file to leave alone. */
   private seen = new Set<string>();
+  /** Paths LOCAL_DIR holds but this user cannot read (a directory it cannot list, an entry below
+   *  one it cannot search): what is there is unknown, so nothing at or below them is deleted
+   *  remotely. Warned once each; the rest of the tree syncs on. */
+  private unreadable = new Set<string>();
+  private warnedUnreadable = new Set<string>();
 
   constructor(private root: string, private o: SyncOptions) {
     this.rules = new IgnoreRules(root, o.ignore);
@@ -101,9 +106,28 @@ class Sender {
 
   private skip = (rel: string, isDir: boolean): boolean => this.rules.ignores(rel, isDir);
 
-  /** May the remote path `p`, which LOCAL_DIR lacks, be deleted? Never what LOCAL_DIR ignores. */
+  /** May the remote path `p`, which LOCAL_DIR lacks, be deleted? Never what LOCAL_DIR ignores,
+   *  nor what may only look missing because it cannot be read. */
   private owned(model: ReadonlyMap<string, Entry>, p: string): boolean {
-    return !this.skip(p, model.get(p)?.kind === "d") && (this.o.deleteExtra || this.seen.has(p));
+    return !this.skip(p, model.get(p)?.kind === "d") && (this.o.deleteExtra || this.seen.has(p)) && !this.unknown(p);
+  }
+
+  private cannotRead = (rel: string, err: NodeJS.ErrnoException): void => {
+    // Below a directory already found unreadable: said with it.
+    const said = this.unknown(rel);
+    this.unreadable.add(rel);
+    if (said || this.warnedUnreadable.has(rel)) return;
+    this.warnedUnreadable.add(rel);
+    this.o.err(`pidone sync: cannot read ${rel === "" ? "." : rel} in LOCAL_DIR (${err.code ?? err.message}): not sent, and its remote copy is left alone`);
+  };
+
+  /** Is `p`, or a directory above it, unreadable? */
+  private unknown(p: string): boolean {
+    if (this.unreadable.size === 0) return false;
+    for (let q = p; ; q = q.slice(0, q.lastIndexOf("/"))) {
+      if (this.unreadable.has(q)) return true;
+      if (!q.includes("/")) return this.unreadable.has("");
+    }
   }
 
   private event(event: string, fields: Record<string, unknown>, human: string): void {
@@ -168,7 +192,8 @@ class Sender {
     // Everything the watcher reported so far is covered by this scan.
     this.pending.clear();
     const t0 = performance.now();
-    const local = this.localTree(scanTree(this.root, this.skip));
+    this.unreadable.clear();
+    const local = this.localTree(scanTree(this.root, this.skip, "", this.cannotRead));
     const plan = reconcilePlan(local, model, (p) => this.owned(model, p));
     for (let i = 0; i < plan.hash.length; i += TREE_CHUNK) {
       const paths = plan.hash.slice(i, i + TREE_CHUNK);
@@ -177,7 +202,14 @@ class Sender {
       const remote = new Map(hashes);
       for (const p of paths) {
         const l = local.get(p) as Entry;
-        if (remote.get(p) !== hashFile(path.join(this.root, p))) plan.ops.push({ t: "file", path: p });
+        let hash: string | null;
+        try {
+          hash = hashFile(path.join(this.root, p));
+        } catch (err) {
+          this.cannotRead(p, err as NodeJS.ErrnoException);
+          continue;
+        }
+        if (remote.get(p) !== hash) plan.ops.push({ t: "file", path: p });
         else if (model.get(p)?.exec !== l.exec) plan.ops.push({ t: "chmod", path: p, exec: l.exec });
       }
     }
@@ -210,7 +242,8 @@ class Sender {
   private async watchLoop(conn: Connection, model: Map<string, Entry>): Promise<never> {
     for (;;) {
       await Promise.race([this.waitSettled(), conn.closed.then((e) => Promise.reject(e))]);
-      const changed = [...this.pending];
+      // Parents first: what is found unreadable below an unreadable directory is said with it.
+      const changed = [...this.pending].sort();
       this.pending.clear();
       const local = new Map<string, Entry>();
       const dirs = new Map<string, boolean>();
@@ -218,10 +251,18 @@ class Sender {
         // The watcher can name a path through a symlink (a raw event from a watch set up on a
         // link to a directory): it is not an entry of the tree, and lstat would follow the link.
         if (!this.underRealDirs(p, dirs)) continue;
-        const e = statEntry(path.join(this.root, p));
+        // Read again now: what was unreadable at or below p may not be any more.
+        for (const u of this.unreadable) if (u === p || u.startsWith(`${p}/`)) this.unreadable.delete(u);
+        let e: Entry | null;
+        try {
+          e = statEntry(path.join(this.root, p));
+        } catch (err) {
+          this.cannotRead(p, err as NodeJS.ErrnoException);
+          continue;
+        }
         if (e === null || this.skip(p, e.kind === "d")) continue;
         local.set(p, e);
-        if (e.kind === "d") for (const [q, f] of scanTree(this.root, this.skip, p)) local.set(q, f);
+        if (e.kind === "d") for (const [q, f] of scanTree(this.root, this.skip, p, this.cannotRead)) local.set(q, f);
       }
       const ops = changePlan(changed, this.localTree(local), model, (p) => this.owned(model, p));
       try {
@@ -254,7 +295,7 @@ class Sender {
   private see(changed: readonly string[], local: ReadonlyMap<string, Entry>): void {
     const at = new Set(changed);
     for (const p of this.seen) {
-      if (local.has(p)) continue;
+      if (local.has(p) || this.unknown(p)) continue;
       for (let q = p; ; q = q.slice(0, q.lastIndexOf("/"))) {
         if (at.has(q)) {
           this.seen.delete(p);
@@ -277,7 +318,7 @@ class Sender {
     for (const op of ops) {
       if (op.t === "file") {
         const e = await this.sendFile(conn, op.path);
-        if (e === null) continue; // gone since the scan: the watcher reports its deletion
+        if (e === null) continue; // gone (the watcher reports its deletion) or unreadable since the scan
         sent.set(op.path, e);
       } else {
         if (op.t === "symlink") sent.set(op.path, local.get(op.path) as Entry);
@@ -306,7 +347,8 @@ class Sender {
       fd = openSync(path.join(this.root, rel), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
     } catch (err) {
       if (isGone(err) || (err as NodeJS.ErrnoException).code === "ELOOP") return null;
-      throw err;
+      this.cannotRead(rel, err as NodeJS.ErrnoException);
+      return null;
     }
     try {
       const st = fstatSync(fd);

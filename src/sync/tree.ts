@@ -41,9 +41,13 @@ export function isGone(err: unknown): boolean {
   return code === "ENOENT" || code === "ENOTDIR";
 }
 
+/** Told of a path a scan could not read (a directory it could not list, an entry it could not
+ *  lstat: EACCES, EPERM, EIO...); the scan goes on without it. Without one, the error is thrown. */
+export type CannotRead = (rel: string, err: NodeJS.ErrnoException) => void;
+
 /** Walk `root` (not following symlinks) into a map of '/'-separated relative paths. `skip(rel,
  *  isDir)` prunes a path and, for a directory, all below it. */
-export function scanTree(root: string, skip: (rel: string, isDir: boolean) => boolean, under = ""): Map<string, Entry> {
+export function scanTree(root: string, skip: (rel: string, isDir: boolean) => boolean, under = "", cannotRead?: CannotRead): Map<string, Entry> {
   const out = new Map<string, Entry>();
   const walk = (rel: string) => {
     let names: string[];
@@ -51,7 +55,9 @@ export function scanTree(root: string, skip: (rel: string, isDir: boolean) => bo
       names = readdirSync(rel === "" ? root : path.join(root, rel));
     } catch (err) {
       if (isGone(err)) return;
-      throw err;
+      if (!cannotRead) throw err;
+      cannotRead(rel, err as NodeJS.ErrnoException);
+      return;
     }
     for (const name of names) {
       const child = rel === "" ? name : `${rel}/${name}`;
@@ -61,7 +67,9 @@ export function scanTree(root: string, skip: (rel: string, isDir: boolean) => bo
         e = entryOf(lstatSync(abs), abs);
       } catch (err) {
         if (isGone(err)) continue;
-        throw err;
+        if (!cannotRead) throw err;
+        cannotRead(child, err as NodeJS.ErrnoException);
+        continue;
       }
       if (e === null || skip(child, e.kind === "d")) continue;
       out.set(child, e);

@@ -106,6 +106,31 @@ describe("pidone sync --once", () => {
     expect(p.all("restart")).toHaveLength(1);
   });
 
+  it("a part of LOCAL_DIR this user cannot read is warned about once, not sent and not deleted remotely; the rest syncs (as uid 65534)", async () => {
+    const { base, local, remote } = tempDirs();
+    writeFileSync(path.join(local, "a.txt"), "a");
+    mkdirSync(path.join(local, "secret"));
+    writeFileSync(path.join(local, "secret/s.txt"), "local secret");
+    writeFileSync(path.join(local, "unreadable.txt"), "local unreadable");
+    mkdirSync(path.join(remote, "secret"));
+    writeFileSync(path.join(remote, "secret/s.txt"), "remote secret");
+    writeFileSync(path.join(remote, "unreadable.txt"), "remote unreadable");
+    writeFileSync(path.join(remote, "extra.txt"), "remote-only");
+    chmodSync(path.join(local, "secret"), 0o000);
+    chmodSync(path.join(local, "unreadable.txt"), 0o000);
+    await run("chown", ["-R", "65534:65534", base]);
+    chmodSync(base, 0o755);
+    const r = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, BUNDLE, "sync", "--json", "--once", "--delete", "--no-restart",
+      local, remote, "--via", "", "--remote-command", `${process.execPath} ${BUNDLE}`], { env: cleanEnv({ HOME: "/" }) as Record<string, string>, timeoutMs: 30_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr.trim().split("\n").sort()).toEqual([
+      "pidone sync: cannot read secret in LOCAL_DIR (EACCES): not sent, and its remote copy is left alone",
+      "pidone sync: cannot read unreadable.txt in LOCAL_DIR (EACCES): not sent, and its remote copy is left alone",
+    ]);
+    // --delete removed what LOCAL_DIR really lacks, nothing that only could not be read.
+    expect(snapshot(remote)).toEqual({ "a.txt": "file - a", secret: "dir", "secret/s.txt": "file - remote secret", "unreadable.txt": "file - remote unreadable" });
+  });
+
   it("prints the human report line", async () => {
     const { local, remote } = tempDirs();
     const p = await pidoneOn(remote);
