@@ -56,7 +56,7 @@ export function reconcilePlan(local: ReadonlyMap<string, Entry>, remote: Readonl
 }
 
 /** Is `p` at or below one of `dirs`? */
-function atOrBelow(p: string, dirs: ReadonlySet<string>): boolean {
+export function atOrBelow(p: string, dirs: ReadonlySet<string>): boolean {
   if (dirs.has(p)) return true;
   for (let i = p.lastIndexOf("/"); i > 0; i = p.lastIndexOf("/", i - 1)) if (dirs.has(p.slice(0, i))) return true;
   return false;

@@ -8,7 +8,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import path from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import { IgnoreRules, SKIP_DIRS } from "./ignore-rules.js";
-import { applyToModel, changePlan, orderOps, reconcilePlan, type Op } from "./plan.js";
+import { applyToModel, atOrBelow, changePlan, orderOps, reconcilePlan, type Op } from "./plan.js";
 import { CHUNK, PROTOCOL_VERSION, TREE_CHUNK, escapes, type RestartOutcome } from "./protocol.js";
 import { hashFile, isGone, scanTree, statEntry, type Entry } from "./tree.js";
 import { Connection, RemoteError, TransportError } from "./transport.js";
@@ -121,13 +121,9 @@ class Sender {
     this.o.err(`pidone sync: cannot read ${rel === "" ? "." : rel} in LOCAL_DIR (${err.code ?? err.message}): not sent, and its remote copy is left alone`);
   };
 
-  /** Is `p`, or a directory above it, unreadable? */
+  /** Is `p`, or a directory above it (LOCAL_DIR itself: ""), unreadable? */
   private unknown(p: string): boolean {
-    if (this.unreadable.size === 0) return false;
-    for (let q = p; ; q = q.slice(0, q.lastIndexOf("/"))) {
-      if (this.unreadable.has(q)) return true;
-      if (!q.includes("/")) return this.unreadable.has("");
-    }
+    return this.unreadable.size > 0 && (this.unreadable.has("") || atOrBelow(p, this.unreadable));
   }
 
   private event(event: string, fields: Record<string, unknown>, human: string): void {
@@ -294,16 +290,7 @@ class Sender {
   /** After a batch: what is at or below the changed paths now is `local`. */
   private see(changed: readonly string[], local: ReadonlyMap<string, Entry>): void {
     const at = new Set(changed);
-    for (const p of this.seen) {
-      if (local.has(p) || this.unknown(p)) continue;
-      for (let q = p; ; q = q.slice(0, q.lastIndexOf("/"))) {
-        if (at.has(q)) {
-          this.seen.delete(p);
-          break;
-        }
-        if (!q.includes("/")) break;
-      }
-    }
+    for (const p of this.seen) if (!local.has(p) && !this.unknown(p) && atOrBelow(p, at)) this.seen.delete(p);
     for (const p of local.keys()) this.seen.add(p);
   }
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { FrameDecoder, MAX_HEADER, ProtocolError, checkLinkTarget, checkPath, decodeSenderMessage, encodeFrame } from "../../src/sync/protocol.js";
 import { splitCommand } from "../../src/sync/transport.js";
-import { applyToModel, changePlan, orderOps, reconcilePlan } from "../../src/sync/plan.js";
+import { applyToModel, atOrBelow, changePlan, orderOps, reconcilePlan } from "../../src/sync/plan.js";
 import { IgnoreRules } from "../../src/sync/ignore-rules.js";
 import type { Entry } from "../../src/sync/tree.js";
 
@@ -135,6 +135,12 @@ describe("plan", () => {
     ]);
     // Only below a changed directory: an unchanged path elsewhere is not judged.
     expect(changePlan(["d1/e2"], new Map([["d1/e2", d]]), model, all)).toEqual([{ t: "mkdir", path: "d1/e2" }]);
+  });
+
+  it("atOrBelow: the path itself or a directory above it, by whole components", () => {
+    const dirs = new Set(["a", "x/y"]);
+    for (const p of ["a", "a/b", "a/b/c", "x/y", "x/y/z"]) expect(atOrBelow(p, dirs), p).toBe(true);
+    for (const p of ["ab", "ab/c", "b/a", "x", "x/yz", "x/yz/a"]) expect(atOrBelow(p, dirs), p).toBe(false);
   });
 
   it("the model gains the parents a receiver creates, so deleting one later is seen", () => {
