@@ -3,7 +3,7 @@
 // node:dgram and the stream machinery with it, and with ChildProcess's own setup it costs about
 // 4 ms of pidone's start on Node 22 (the app waits for it; `npm run bench`, section 1). The child
 // is a libuv child as with child_process: libuv reaps it by its pid and reports its exit here, and
-// pidone's own reaper never takes it (src/sys/wait.ts).
+// pidone's own reaper never takes it (src/child/tree.ts).
 //
 // The handle comes from process.binding("process_wrap"), where Node lets it be taken quietly
 // (src/sys/binding.ts); anywhere else processWrap() is null and pidone uses child_process, which
@@ -64,12 +64,20 @@ export function direct(
     handle.close();
     onExit(termSignal ? { code: null, signal: termSignal as NodeJS.Signals } : { code: exitStatus, signal: null });
   };
-  const err = handle.spawn({
-    file, args: [...args], envPairs, stdio: fds.map((fd) => ({ type: "fd", fd })), detached, windowsHide: true,
-  });
+  let err: number;
+  try {
+    err = handle.spawn({
+      file, args: [...args], envPairs, stdio: fds.map((fd) => ({ type: "fd", fd })), detached, windowsHide: true,
+    });
+  } catch (e) {
+    // What it throws rather than returns (a permission model's refusal): a failed spawn all the same.
+    handle.close();
+    const errno = (e as NodeJS.ErrnoException).code ?? "EINVAL";
+    return { errno, message: `spawn ${file}: ${(e as Error).message}` };
+  }
   if (err !== 0 || handle.pid === undefined) {
     handle.close();
-    const errno = err !== 0 ? getSystemErrorName(err) : "UNKNOWN";
+    const errno = err < 0 ? getSystemErrorName(err) : "UNKNOWN";
     return { errno, message: `spawn ${file} ${errno}` };
   }
   return { pid: handle.pid };
