@@ -260,7 +260,9 @@ class Sender {
         local.set(p, e);
         if (e.kind === "d") for (const [q, f] of scanTree(this.root, this.skip, p, this.cannotRead)) local.set(q, f);
       }
-      const ops = changePlan(changed, this.localTree(local), model, (p) => this.owned(model, p));
+      // What cannot be read is not known to be gone: never a delete.
+      const known = this.unreadable.size === 0 ? changed : changed.filter((p) => !this.unknown(p));
+      const ops = changePlan(known, this.localTree(local), model, (p) => this.owned(model, p));
       try {
         if (ops.length > 0) await this.sendBatch(conn, model, ops, local, "watch");
       } catch (err) {
@@ -279,7 +281,12 @@ class Sender {
       const dir = rel.slice(0, i);
       let real = memo.get(dir);
       if (real === undefined) {
-        real = this.isDir(path.join(this.root, dir));
+        try {
+          real = statEntry(path.join(this.root, dir))?.kind === "d";
+        } catch (err) {
+          this.cannotRead(dir, err as NodeJS.ErrnoException);
+          real = false;
+        }
         memo.set(dir, real);
       }
       if (!real) return false;
