@@ -33,8 +33,10 @@ export class SyncProc {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private waiters = new Set<() => void>();
 
-  constructor(args: string[]) {
-    this.proc = spawn(process.execPath, [BUNDLE, "sync", "--json", ...args], { env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] });
+  /** `wrap` goes before node, e.g. setpriv to run the sender as another user. */
+  constructor(args: string[], wrap: readonly string[] = []) {
+    const [cmd, ...argv] = [...wrap, process.execPath, BUNDLE, "sync", "--json", ...args] as [string, ...string[]];
+    this.proc = spawn(cmd, argv, { env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] });
     const feed = eventLines<SyncEvent>((ev) => this.events.push(ev));
     this.proc.stdout?.on("data", (d: Buffer) => {
       const s = d.toString("utf8");
@@ -110,9 +112,9 @@ export class SyncProc {
   }
 }
 
-/** Start `pidone sync --json ARGS`. */
-export function startSync(args: string[]): SyncProc {
-  return new SyncProc(args);
+/** Start `pidone sync --json ARGS` (behind `wrap`, if given). */
+export function startSync(args: string[], wrap: readonly string[] = []): SyncProc {
+  return new SyncProc(args, wrap);
 }
 
 /** Kill every sender a test left running. */

@@ -244,6 +244,26 @@ describe("pidone sync (watching)", () => {
     expect(existsSync(path.join(remote, "pkg/old.js"))).toBe(false);
   });
 
+  it("a change below a directory the sender cannot search is unknown, not a deletion (watching, as uid 65534)", async () => {
+    const { base, local, remote } = tempDirs();
+    for (const root of [local, remote]) {
+      mkdirSync(path.join(root, "a/b"), { recursive: true });
+      writeFileSync(path.join(root, "a/b/c"), "c");
+    }
+    await run("chown", ["-R", "65534:65534", base]);
+    chmodSync(base, 0o755);
+    const s = startSync([local, remote, "--no-restart", "--via", "", "--remote-command", `${process.execPath} ${BUNDLE}`], ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+    await s.waitFor("in-sync");
+    chmodSync(path.join(local, "a"), 0o600); // listable, not searchable: a/b cannot be lstat'ed
+    // Something else (root, the watch on a/b still in place) changes a/b/c: the watcher names it.
+    writeFileSync(path.join(local, "a/b/c"), "changed by root");
+    writeFileSync(path.join(local, "x"), "x");
+    await s.until(() => existsSync(path.join(remote, "x")) && s.all("synced").length > 0, "x synced");
+    await s.until(() => s.stderr.includes("cannot read a/b in LOCAL_DIR (EACCES)"), "the warning for a/b");
+    expect(readFileSync(path.join(remote, "a/b/c"), "utf8"), s.output()).toBe("c");
+    expect(s.exit, s.output()).toBeNull();
+  });
+
   it("a file replaced by a symlink (a loop, or a link to a directory) is sent as the link, and nothing through it", async () => {
     const { local, remote } = tempDirs();
     const p = await pidoneOn(remote);
