@@ -121,6 +121,16 @@ class Sender {
     this.o.err(`pidone sync: cannot read ${rel === "" ? "." : rel} in LOCAL_DIR (${err.code ?? err.message}): not sent, and its remote copy is left alone`);
   };
 
+  /** fn(), or undefined when it could not read `rel` (said once, by cannotRead). */
+  private tryRead<T>(rel: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      this.cannotRead(rel, err as NodeJS.ErrnoException);
+      return undefined;
+    }
+  }
+
   /** Is `p`, or a directory above it (LOCAL_DIR itself: ""), unreadable? */
   private unknown(p: string): boolean {
     return this.unreadable.size > 0 && (this.unreadable.has("") || atOrBelow(p, this.unreadable));
@@ -198,13 +208,8 @@ class Sender {
       const remote = new Map(hashes);
       for (const p of paths) {
         const l = local.get(p) as Entry;
-        let hash: string | null;
-        try {
-          hash = hashFile(path.join(this.root, p));
-        } catch (err) {
-          this.cannotRead(p, err as NodeJS.ErrnoException);
-          continue;
-        }
+        const hash = this.tryRead(p, () => hashFile(path.join(this.root, p)));
+        if (hash === undefined) continue;
         if (remote.get(p) !== hash) plan.ops.push({ t: "file", path: p });
         else if (model.get(p)?.exec !== l.exec) plan.ops.push({ t: "chmod", path: p, exec: l.exec });
       }
@@ -249,14 +254,8 @@ class Sender {
         if (!this.underRealDirs(p, dirs)) continue;
         // Read again now: what was unreadable at or below p may not be any more.
         for (const u of this.unreadable) if (u === p || u.startsWith(`${p}/`)) this.unreadable.delete(u);
-        let e: Entry | null;
-        try {
-          e = statEntry(path.join(this.root, p));
-        } catch (err) {
-          this.cannotRead(p, err as NodeJS.ErrnoException);
-          continue;
-        }
-        if (e === null || this.skip(p, e.kind === "d")) continue;
+        const e = this.tryRead(p, () => statEntry(path.join(this.root, p)));
+        if (e === undefined || e === null || this.skip(p, e.kind === "d")) continue;
         local.set(p, e);
         if (e.kind === "d") for (const [q, f] of scanTree(this.root, this.skip, p, this.cannotRead)) local.set(q, f);
       }
@@ -281,12 +280,7 @@ class Sender {
       const dir = rel.slice(0, i);
       let real = memo.get(dir);
       if (real === undefined) {
-        try {
-          real = statEntry(path.join(this.root, dir))?.kind === "d";
-        } catch (err) {
-          this.cannotRead(dir, err as NodeJS.ErrnoException);
-          real = false;
-        }
+        real = this.tryRead(dir, () => statEntry(path.join(this.root, dir))?.kind === "d") ?? false;
         memo.set(dir, real);
       }
       if (!real) return false;
