@@ -71,11 +71,7 @@ export function spawnApp(
     // a missing or non-executable command is still a spawn failure (exit 127/126), not a crash.
     env = via?.env ?? process.env;
     const problem = findExecutable(command, env.PATH);
-    if (problem !== null) {
-      const err = Object.assign(new Error(problem), { code: problem });
-      queueMicrotask(() => handlers.onError(problem, describeSpawnError(command, err)));
-      return null;
-    }
+    if (problem !== null) return failLater(handlers, command, problem, problem);
     const shim = terminal ? execShim(env, { listenPid: via !== undefined, terminal }) : (via as SpawnVia).shim;
     [file] = shim as [string, ...string[]];
     argv = [...shim, command, ...args];
@@ -84,10 +80,7 @@ export function spawnApp(
   const Process = processWrap();
   if (Process !== null) {
     const r = direct(Process, file, argv, env, fds, !terminal, handlers.onExit);
-    if ("pid" in r) return r.pid;
-    const err = Object.assign(new Error(r.message), { code: r.errno });
-    queueMicrotask(() => handlers.onError(r.errno, describeSpawnError(command, err)));
-    return null;
+    return "pid" in r ? r.pid : failLater(handlers, command, r.errno, r.message);
   }
   return spawnWithChildProcess(command, file, argv, env, fds, !terminal, handlers);
 }
@@ -104,8 +97,7 @@ function spawnWithChildProcess(
   } catch (err) {
     // Synchronous failures (EINVAL for a NUL byte in argv, ...): report like async ones.
     const e = err as NodeJS.ErrnoException;
-    queueMicrotask(() => handlers.onError(e.code ?? "EINVAL", describeSpawnError(command, e)));
-    return null;
+    return failLater(handlers, command, e.code ?? "EINVAL", e.message);
   }
   let failed = false;
   child.on("error", (err: NodeJS.ErrnoException) => {
@@ -119,6 +111,14 @@ function spawnWithChildProcess(
     handlers.onExit(signal !== null ? { code: null, signal } : { code: code ?? 0, signal: null });
   });
   return child.pid ?? null;
+}
+
+/** A spawn that failed before any process existed, reported as an async failure is (after the
+ *  caller has returned null). */
+function failLater(handlers: SpawnHandlers, command: string, code: string, message: string): null {
+  const err = Object.assign(new Error(message), { code });
+  queueMicrotask(() => handlers.onError(code, describeSpawnError(command, err)));
+  return null;
 }
 
 /** One line naming the command and what is wrong with it. */

@@ -76,7 +76,7 @@ export function changePlan(changed: Iterable<string>, local: ReadonlyMap<string,
       if (model.has(p)) gone.push(p);
     } else if (local.get(p)?.kind === "d") dirs.add(p);
   }
-  if (dirs.size > 0) for (const p of model.keys()) if (!local.has(p) && !dirs.has(p) && atOrBelow(p, dirs) && owned(p)) gone.push(p);
+  if (dirs.size > 0) for (const p of model.keys()) if (!local.has(p) && atOrBelow(p, dirs) && owned(p)) gone.push(p);
   for (const p of topmost(gone)) ops.push({ t: "delete", path: p });
   // Everything present locally at or below a changed path (a new directory brings its content,
   // whether or not the watcher has reported it yet).

@@ -12,7 +12,7 @@ import {
   CHUNK, MAX_BATCH_OPS, PROTOCOL_VERSION, ProtocolError, TREE_CHUNK, decodeSenderMessage, encodeFrame, readFrames,
   type RestartOutcome, type WireEntry,
 } from "./protocol.js";
-import { hashFile, isGone, scanTree } from "./tree.js";
+import { hashFile, isGone, noEntry, scanTree } from "./tree.js";
 import { SKIP_DIRS } from "./ignore-rules.js";
 
 /** Exit codes of `pidone receive` (documented in the README). */
@@ -188,7 +188,7 @@ function commit(b: Batch, root: string): void {
     try {
       fd = openSync(b.abs(rel), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
     } catch (err) {
-      if (isGone(err) || (err as NodeJS.ErrnoException).code === "ELOOP") continue;
+      if (noEntry(err)) continue;
       throw err;
     }
     try {

@@ -10,7 +10,7 @@ import { watch, type FSWatcher } from "chokidar";
 import { IgnoreRules, SKIP_DIRS } from "./ignore-rules.js";
 import { applyToModel, atOrBelow, changePlan, orderOps, reconcilePlan, type Op } from "./plan.js";
 import { CHUNK, PROTOCOL_VERSION, TREE_CHUNK, escapes, type RestartOutcome } from "./protocol.js";
-import { hashFile, isGone, scanTree, statEntry, type Entry } from "./tree.js";
+import { hashFile, noEntry, scanTree, statEntry, type Entry } from "./tree.js";
 import { Connection, RemoteError, TransportError } from "./transport.js";
 
 /** Exit codes of `pidone sync` (documented in the README). */
@@ -214,12 +214,9 @@ class Sender {
         else if (model.get(p)?.exec !== l.exec) plan.ops.push({ t: "chmod", path: p, exec: l.exec });
       }
     }
-    if (plan.ops.length === 0) {
-      this.event("in-sync", { entries: local.size, ms: Math.round(performance.now() - t0) }, `${this.o.remoteDir} is in sync (${local.size} entries compared in ${Math.round(performance.now() - t0)} ms); nothing to send`);
-      this.seen = new Set(local.keys());
-      return null;
-    }
-    const report = await this.sendBatch(conn, model, plan.ops, local, "reconcile");
+    let report: BatchReport | null = null;
+    if (plan.ops.length === 0) this.event("in-sync", { entries: local.size, ms: Math.round(performance.now() - t0) }, `${this.o.remoteDir} is in sync (${local.size} entries compared in ${Math.round(performance.now() - t0)} ms); nothing to send`);
+    else report = await this.sendBatch(conn, model, plan.ops, local, "reconcile");
     this.seen = new Set(local.keys());
     return report;
   }
@@ -260,7 +257,7 @@ class Sender {
         if (e.kind === "d") for (const [q, f] of scanTree(this.root, this.skip, p, this.cannotRead)) local.set(q, f);
       }
       // What cannot be read is not known to be gone: never a delete.
-      const known = this.unreadable.size === 0 ? changed : changed.filter((p) => !this.unknown(p));
+      const known = changed.filter((p) => !this.unknown(p));
       const ops = changePlan(known, this.localTree(local), model, (p) => this.owned(model, p));
       try {
         if (ops.length > 0) await this.sendBatch(conn, model, ops, local, "watch");
@@ -334,7 +331,7 @@ class Sender {
       // Never through a link: one made since the scan is the watcher's to report.
       fd = openSync(path.join(this.root, rel), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
     } catch (err) {
-      if (isGone(err) || (err as NodeJS.ErrnoException).code === "ELOOP") return null;
+      if (noEntry(err)) return null;
       this.cannotRead(rel, err as NodeJS.ErrnoException);
       return null;
     }

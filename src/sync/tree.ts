@@ -30,7 +30,7 @@ export function statEntry(abs: string): Entry | null {
   try {
     return entryOf(lstatSync(abs), abs);
   } catch (err) {
-    if (isGone(err) || (err as NodeJS.ErrnoException).code === "ELOOP") return null;
+    if (noEntry(err)) return null;
     throw err;
   }
 }
@@ -39,6 +39,12 @@ export function statEntry(abs: string): Entry | null {
 export function isGone(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === "ENOENT" || code === "ENOTDIR";
+}
+
+/** Gone, or ELOOP: a link where O_NOFOLLOW opened, or a loop among the links on the way. Either
+ *  way there is no file there to read. */
+export function noEntry(err: unknown): boolean {
+  return isGone(err) || (err as NodeJS.ErrnoException).code === "ELOOP";
 }
 
 /** Told of a path a scan could not read (a directory it could not list, an entry it could not
@@ -87,7 +93,7 @@ export function hashFile(abs: string): string | null {
   try {
     fd = openSync(abs, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
   } catch (err) {
-    if (isGone(err) || (err as NodeJS.ErrnoException).code === "ELOOP") return null;
+    if (noEntry(err)) return null;
     throw err;
   }
   try {
