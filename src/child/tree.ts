@@ -6,7 +6,7 @@ import { closeSync } from "node:fs";
 import { constants } from "node:os";
 import type { ExitStatus } from "../supervisor/events.js";
 import type { ChildExit, Libc } from "../sys/libc.js";
-import { catchesSignal, directChildren, eachProcess, type ProcInfo } from "../sys/proc.js";
+import { catchesSignal, directChildren, eachProcess, signalStanding, type ProcInfo, type SignalStanding } from "../sys/proc.js";
 
 /** What a signal met: delivered, a process already gone (ESRCH), or one we may not signal (EPERM). */
 export type Delivery = "sent" | "gone" | "denied";
@@ -52,6 +52,22 @@ const JOB_CONTROL_STOPS = new Set(["SIGTSTP", "SIGTTIN", "SIGTTOU"]);
 export function deliverable(pid: number, signal: NodeJS.Signals): NodeJS.Signals {
   if (!JOB_CONTROL_STOPS.has(signal)) return signal;
   return catchesSignal(pid, constants.signals[signal]) ? signal : "SIGSTOP";
+}
+
+/** Why a process that was sent `signal` is still alive, in words, from how it stands with it. */
+export function whyAlive(s: SignalStanding, signal: string): string {
+  if (/^[Tt]/.test(s.state)) return `it is stopped, so ${signal} waits until it is continued`;
+  if (s.handling === "ignored") return `it ignores ${signal}`;
+  if (s.blocked) return `it blocks ${signal}${s.pending ? ", which is pending" : ""}`;
+  if (s.handling === "caught") return `its ${signal} handler has not ended it`;
+  if (s.state.startsWith("D")) return "it is in uninterruptible sleep (D), where no signal acts";
+  return `${signal} has not ended it yet`;
+}
+
+/** Log fields on how `pid` stands with `signal` now (nothing if /proc has no answer). */
+export function standingFields(pid: number, signal: NodeJS.Signals): Record<string, unknown> {
+  const s = signalStanding(pid, constants.signals[signal]);
+  return s === null ? {} : { signal, appState: s.state, why: whyAlive(s, signal) };
 }
 
 /** Result of a reaping pass. */

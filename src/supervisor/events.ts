@@ -69,7 +69,9 @@ export type Effect =
   | { type: "set-timer"; name: TimerName; ms: number; token: number }
   | { type: "cancel-timer"; name: TimerName }
   | { type: "exit"; outcome: Outcome }
-  | { type: "log"; level: LogLevel; event: string; fields: Record<string, unknown> };
+  /** `about`: the runner adds how that process stands with that signal now (from /proc): why
+   *  a stop takes long is known to the process, not to the machine. */
+  | { type: "log"; level: LogLevel; event: string; fields: Record<string, unknown>; about?: { pid: number; signal: string } };
 
 /** Read-only view of the supervisor, for `pidone status` and the control socket. */
 export interface StatusSnapshot {

@@ -20,8 +20,8 @@ const END_DRAIN: Effect[] = [{ type: "end-drain" }, { type: "cancel-timer", name
 /** Leaving the overlapping state: the readiness check and its deadline no longer matter. */
 const END_READY: Effect[] = [{ type: "end-ready" }, { type: "cancel-timer", name: "ready-deadline" }];
 
-const log = (level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown> = {}): Effect => ({
-  type: "log", level, event, fields,
+const log = (level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown> = {}, about?: { pid: number; signal: string }): Effect => ({
+  type: "log", level, event, fields, ...(about === undefined ? {} : { about }),
 });
 
 /** Apply one event. Unknown or stale events leave the model unchanged. */
@@ -109,7 +109,7 @@ function fromStarting(model: Model, state: Extract<State, { kind: "starting" }>,
       const status: ExitStatus = { code: spawnFailureCode(event.errno), signal: null };
       const stopping: Extract<State, { kind: "stopping" }> = {
         kind: "stopping", generation: state.generation, pid: 0, startedAt: event.at, then: { kind: "after-crash" },
-        requestedAt: event.at, status, exitedAt: event.at, killed: false, token: 0,
+        requestedAt: event.at, status, exitedAt: event.at, killed: false, sent: null, token: 0,
       };
       const step = afterCrash(withState(model, stopping, { lastExit: status }), stopping, event.at, policy);
       return { model: step.model, effects: [...effects, ...step.effects] };
@@ -169,7 +169,7 @@ function exitedUnasked(
   const token = model.ctx.nextToken;
   const stopping: State = {
     kind: "stopping", generation: state.generation, pid: state.pid, startedAt: state.startedAt,
-    then, requestedAt, status: event.status, exitedAt: event.at, killed: false, token,
+    then, requestedAt, status: event.status, exitedAt: event.at, killed: false, sent: null, token,
   };
   return {
     model: withState(model, stopping, { nextToken: token + 1, lastExit: event.status }),
@@ -422,7 +422,7 @@ function beginStop(
   const token = model.ctx.nextToken;
   const stopping: State = {
     kind: "stopping", generation: state.generation, pid: state.pid, startedAt: state.startedAt, then,
-    requestedAt: at, status: null, exitedAt: null, killed: false, token,
+    requestedAt: at, status: null, exitedAt: null, killed: false, sent: signal, token,
   };
   return {
     model: withState(model, stopping, { nextToken: token + 1 }),
@@ -482,7 +482,9 @@ function fromStopping(model: Model, state: Extract<State, { kind: "stopping" }>,
     case "timer":
       if (event.token !== state.token) return same(model);
       if (event.name === "stop-deadline") {
-        return killNow(model, state, policy, log("warn", "stop-timeout", { pid: state.pid, stopTimeoutMs: policy.stopTimeoutMs }));
+        // While the app itself lives, the line also says how it stands with the signal it got.
+        const about = state.status === null && state.sent !== null ? { pid: state.pid, signal: state.sent } : undefined;
+        return killNow(model, state, policy, log("warn", "stop-timeout", { pid: state.pid, stopTimeoutMs: policy.stopTimeoutMs }, about));
       }
       if (event.name === "kill-grace") {
         // Something survived SIGKILL: forked during the kill passes, or in uninterruptible sleep.

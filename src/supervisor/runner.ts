@@ -6,7 +6,7 @@ import { transition } from "./machine.js";
 import { initialModel, type Model, type Policy } from "./state.js";
 import { plainSpawner, type Spawner } from "../child/spawn.js";
 import type { Handoff } from "../child/handoff.js";
-import { ProcessTree } from "../child/tree.js";
+import { ProcessTree, standingFields } from "../child/tree.js";
 import type { Readiness } from "../cli/config.js";
 import type { Libc } from "../sys/libc.js";
 
@@ -128,9 +128,11 @@ export class Runner {
   private run(effect: Effect): void {
     const { log } = this.opts;
     switch (effect.type) {
-      case "log":
-        log[effect.level]({ event: effect.event, ...effect.fields });
+      case "log": {
+        const about = effect.about === undefined ? {} : standingFields(effect.about.pid, effect.about.signal as NodeJS.Signals);
+        log[effect.level]({ event: effect.event, ...effect.fields, ...about });
         return;
+      }
       case "spawn":
         return this.spawn(effect.next === true);
       case "await-ready": {

@@ -53,6 +53,8 @@ export type State =
       exitedAt: number | null;
       /** True once SIGKILL went out: the deadline passed or a second stop signal came. */
       killed: boolean;
+      /** The signal the stop sent the app; null when it exited unasked. */
+      sent: string | null;
       token: number;
     }
   /** --overlap: the next generation starts while the current one (pid) keeps serving; new

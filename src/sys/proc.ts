@@ -79,11 +79,51 @@ export function descendantsOf(root: number, table: ProcInfo[] = listProcesses())
 /** Does `pid` have a handler for signal number `signo`? (SigCgt in /proc/PID/status.) */
 export function catchesSignal(pid: number, signo: number): boolean {
   try {
-    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readProc(`/proc/${pid}/status`));
-    return m !== null && ((BigInt(`0x${m[1]}`) >> BigInt(signo - 1)) & 1n) === 1n;
+    return maskHas(readProc(`/proc/${pid}/status`), "SigCgt", signo) === true;
   } catch {
     return false;
   }
+}
+
+/** How a process stands with one signal, as /proc/PID/status tells it. */
+export interface SignalStanding {
+  /** The process state, e.g. "S (sleeping)", "T (stopped)", "D (disk sleep)". */
+  state: string;
+  /** What it does with the signal: "caught" (a handler), "ignored", or "default". */
+  handling: "caught" | "ignored" | "default";
+  /** Blocked by the thread that status describes (the main thread). */
+  blocked: boolean;
+  /** Sent and not yet delivered (to the thread or to the process). */
+  pending: boolean;
+}
+
+/** Parse /proc/PID/status for `signo`; null if a field is missing. */
+export function parseSignalStanding(status: string, signo: number): SignalStanding | null {
+  const state = /^State:\s*(.+)$/m.exec(status)?.[1];
+  const [caught, ignored, blocked, pending, shared] = (["SigCgt", "SigIgn", "SigBlk", "SigPnd", "ShdPnd"] as const)
+    .map((field) => maskHas(status, field, signo));
+  if (state === undefined || [caught, ignored, blocked, pending, shared].includes(null)) return null;
+  return {
+    state: state.trim(),
+    handling: caught ? "caught" : ignored ? "ignored" : "default",
+    blocked: blocked === true,
+    pending: pending === true || shared === true,
+  };
+}
+
+/** How `pid` stands with signal number `signo` now; null if it is gone or /proc says nothing. */
+export function signalStanding(pid: number, signo: number): SignalStanding | null {
+  try {
+    return parseSignalStanding(readProc(`/proc/${pid}/status`), signo);
+  } catch {
+    return null;
+  }
+}
+
+/** Is bit `signo` set in the hex mask of `field`? Null if the field is missing. */
+function maskHas(status: string, field: string, signo: number): boolean | null {
+  const m = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, "m").exec(status);
+  return m === null ? null : ((BigInt(`0x${m[1]}`) >> BigInt(signo - 1)) & 1n) === 1n;
 }
 
 let childrenFileWorks: boolean | null = null;

@@ -45,11 +45,14 @@ describe("stop signals", () => {
     expect((await p.waitExit()).code, p.output()).toBe(130);
   });
 
-  it("escalates to SIGKILL after --stop-timeout when the app ignores SIGTERM", async () => {
-    const p = await started([...base, "--stop-timeout", "300ms", "--", SIGNALS], { IGNORE_TERM: "1" });
+  it.each([
+    ["ignores", { IGNORE_TERM: "1" }, "it ignores SIGTERM"],
+    ["blocks", { BLOCK_TERM: "1" }, "it blocks SIGTERM, which is pending"],
+  ])("escalates to SIGKILL after --stop-timeout when the app %s SIGTERM, and says so", async (_how, env, why) => {
+    const p = await started([...base, "--stop-timeout", "300ms", "--", SIGNALS], env);
     p.signal("SIGTERM");
     expect((await p.waitExit()).code, p.output()).toBe(137);
-    expect(p.all("stop-timeout")).toHaveLength(1);
+    expect(p.all("stop-timeout"), p.output()).toMatchObject([{ signal: "SIGTERM", appState: expect.stringMatching(/^S /), why }]);
   });
 
   it("a second SIGTERM during the stop kills at once", async () => {

@@ -505,8 +505,16 @@ describe("machine: impatient stops and the stop deadline", () => {
     expect(acts(r.last)).toEqual(KILL);
   });
 
-  it("stop-deadline with the current token -> kill-tree and a kill-grace timer", () => {
+  it("stop-deadline with the current token -> kill-tree and a kill-grace timer; the line asks about the living app", () => {
     const r = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.timer("stop-deadline", 1, 5010)]);
+    expect(r.last).toEqual([
+      { type: "log", level: "warn", event: "stop-timeout", fields: { pid: 100, stopTimeoutMs: 5000 }, about: { pid: 100, signal: "SIGTERM" } },
+      ...KILL,
+    ]);
+  });
+
+  it("stop-deadline after the app exited (its leftovers linger) -> the same kill, nothing to ask the app", () => {
+    const r = feed([...RUNNING, ev.stop("SIGTERM", 10), ev.exited(100, code(0), 20), ev.timer("stop-deadline", 1, 5010)]);
     expect(r.last).toEqual([
       { type: "log", level: "warn", event: "stop-timeout", fields: { pid: 100, stopTimeoutMs: 5000 } },
       ...KILL,
@@ -966,6 +974,14 @@ describe("machine: --stop-signal", () => {
     expect(sweeps(asked.last)).toEqual(["SIGTERM"]);
     const unasked = feed([...RUNNING, ev.exited(100, code(1), 20)], { policy: QUIT });
     expect(sweeps(unasked.last)).toEqual(["SIGTERM"]);
+  });
+
+  it.each([
+    ["SIGTERM", QUIT, "SIGQUIT"],
+    ["SIGINT", QUIT, "SIGINT"],
+  ])("at the stop deadline after %s, the line asks how the app stands with what it got", (signal, p, sent) => {
+    const r = feed([...RUNNING, ev.stop(signal, 10), ev.timer("stop-deadline", 1, 5010)], { policy: p });
+    expect(logs(r.last, "stop-timeout")[0]).toMatchObject({ about: { pid: 100, signal: sent } });
   });
 
   it("a second SIGTERM still kills at once", () => {

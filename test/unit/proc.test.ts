@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { descendantsOf, parseStat, type ProcInfo } from "../../src/sys/proc.js";
+import { descendantsOf, parseSignalStanding, parseStat, signalStanding, type ProcInfo } from "../../src/sys/proc.js";
+import { whyAlive } from "../../src/child/tree.js";
 
 /** A realistic /proc/PID/stat line: pid (comm) state ppid pgrp session tty ... */
 const stat = (pid: number, comm: string, state: string, ppid: number, pgid: number): string =>
@@ -81,6 +82,44 @@ describe("descendantsOf", () => {
         await new Promise((r) => setTimeout(r, 10));
       }
       expect(found.map((x) => x.ppid).sort()).toEqual([process.pid, child.pid].sort());
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+});
+
+describe("how a process stands with a signal (/proc/PID/status)", () => {
+  // SIGTERM is 15: bit 14, 0x4000. SIGINT is 2: bit 1, 0x2.
+  const status = (state: string, masks: Partial<Record<"SigPnd" | "ShdPnd" | "SigBlk" | "SigIgn" | "SigCgt", string>>): string =>
+    `Name:\tpython3\nState:\t${state}\nTgid:\t7\nSigQ:\t0/96363\n` +
+    (["SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"] as const).map((f) => `${f}:\t${masks[f] ?? "0000000000000000"}\n`).join("");
+
+  it.each([
+    ["caught", status("S (sleeping)", { SigCgt: "0000000000004002" }), { state: "S (sleeping)", handling: "caught", blocked: false, pending: false }, "its SIGTERM handler has not ended it"],
+    ["ignored", status("S (sleeping)", { SigIgn: "0000000000004000", SigCgt: "0000000000000002" }), { handling: "ignored", blocked: false }, "it ignores SIGTERM"],
+    ["blocked, pending for the process", status("S (sleeping)", { ShdPnd: "0000000000004000", SigBlk: "0000000000004000", SigCgt: "0000000000004000" }), { handling: "caught", blocked: true, pending: true }, "it blocks SIGTERM, which is pending"],
+    ["blocked, not sent yet", status("S (sleeping)", { SigBlk: "0000000000004000" }), { handling: "default", blocked: true, pending: false }, "it blocks SIGTERM"],
+    ["stopped", status("T (stopped)", { ShdPnd: "0000000000004000", SigCgt: "0000000000004000" }), { state: "T (stopped)", pending: true }, "it is stopped, so SIGTERM waits until it is continued"],
+    ["in disk sleep", status("D (disk sleep)", { ShdPnd: "0000000000004000" }), { handling: "default", pending: true }, "it is in uninterruptible sleep (D), where no signal acts"],
+    ["default, not acted on yet", status("R (running)", {}), { handling: "default", pending: false }, "SIGTERM has not ended it yet"],
+  ])("%s", (_name, text, standing, why) => {
+    const s = parseSignalStanding(text, 15);
+    expect(s).toMatchObject(standing);
+    expect(whyAlive(s as NonNullable<typeof s>, "SIGTERM")).toBe(why);
+  });
+
+  it("a signal above 32 (a 64-bit mask), and a status without the fields", () => {
+    expect(parseSignalStanding(status("S (sleeping)", { SigCgt: "8000000000000000" }), 64)).toMatchObject({ handling: "caught" });
+    expect(parseSignalStanding("Name:\tx\nState:\tS (sleeping)\n", 15)).toBeNull();
+  });
+
+  it("reads a live process: a python that blocks SIGTERM and was sent one", async () => {
+    const child = spawn("python3", ["-c", "import signal,sys\nsignal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])\nprint('ready', flush=True)\nsys.stdin.read()"], { stdio: ["pipe", "pipe", "inherit"] });
+    try {
+      await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
+      child.kill("SIGTERM");
+      expect(signalStanding(child.pid as number, 15)).toMatchObject({ handling: "default", blocked: true, pending: true });
+      expect(signalStanding(2 ** 22 + 1, 15)).toBeNull();
     } finally {
       child.kill("SIGKILL");
     }
