@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { descendants } from "./proc.js";
+import { descendants, processReport } from "./proc.js";
 
 export const ROOT = path.resolve(__dirname, "../..");
 export const BUNDLE = path.join(ROOT, "dist/pidone.cjs");
@@ -143,7 +143,13 @@ export class Pidone {
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.output()}`));
+        let procs: string;
+        try {
+          procs = processReport(this.pid1);
+        } catch (err) {
+          procs = `--- processes: ${(err as Error).message} ---`;
+        }
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.output()}\n${procs}`));
       }, timeoutMs);
       const poller = pollMs === undefined ? null : setInterval(check, pollMs);
       const done = () => {

@@ -62,3 +62,25 @@ export function alive(pid: number): boolean {
   const p = readProc(pid);
   return p !== null && p.state !== "Z";
 }
+
+/** What a failed wait should show: each process below `root` (and `root`) with its state, its
+ *  signal masks and where it sleeps, so a stall can be told apart from a lost signal. */
+export function processReport(root: number): string {
+  const rows = [readProc(root), ...descendants(root)].filter((p): p is Proc => p !== null).map((p) => {
+    let masks = "";
+    try {
+      const status = readFileSync(`/proc/${p.pid}/status`, "latin1");
+      masks = ["SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"].map((f) => `${f}=${new RegExp(`^${f}:\\s*(\\S+)`, "m").exec(status)?.[1] ?? "?"}`).join(" ");
+    } catch {
+      masks = "(gone)";
+    }
+    let wchan = "?";
+    try {
+      wchan = readFileSync(`/proc/${p.pid}/wchan`, "latin1") || "0";
+    } catch {
+      // gone
+    }
+    return `  ${p.pid} ppid=${p.ppid} pgid=${p.pgid} sid=${p.sid} ${p.state} wchan=${wchan} ${masks} ${p.cmdline.slice(0, 120)}`;
+  });
+  return `--- processes (host pids) ---\n${rows.join("\n") || "  (none)"}`;
+}
