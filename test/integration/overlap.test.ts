@@ -68,6 +68,11 @@ class Loop {
   }
 }
 
+/** How long the slow-boot server takes to boot. A request that waited for a boot took longer
+ *  than the steady state's slowest by most of this; the tests draw the line at fractions of it,
+ *  far above a shared machine's latency spikes (up to 300 ms seen), which the bench measures. */
+const BOOT_MS = 1500;
+
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -80,7 +85,7 @@ async function start(args: string[], code: string) {
   dirs.push(dir);
   const file = path.join(dir, "code");
   writeFileSync(file, code);
-  const p = startPidone({ cwd: dir, args: ["--listen", `127.0.0.1:${port}`, ...args, "--", SERVER], env: { CODE_FILE: file, BOOT_S: "1.5" } });
+  const p = startPidone({ cwd: dir, args: ["--listen", `127.0.0.1:${port}`, ...args, "--", SERVER], env: { CODE_FILE: file, BOOT_S: String(BOOT_MS / 1000) } });
   await p.waitForStdout(/READY \d+ /, 15_000);
   return { p, port, edit: (c: string) => writeFileSync(file, c) };
 }
@@ -104,7 +109,7 @@ const restart = (p: Pidone, ...args: string[]) =>
   run(process.execPath, [BUNDLE, "restart", ...args], { env: { PIDONE_CONTROL_SOCKET: p.socket }, timeoutMs: 40_000 });
 
 describe("--overlap", () => {
-  it("20 restarts under a client loop: zero errors, no request slower than the steady state's slowest + 100 ms, new code each time", async () => {
+  it("20 restarts under a client loop: zero errors, no request waits for a boot, new code each time", async () => {
     const { p, port, edit } = await start(["--overlap"], "v0");
     const loop = new Loop(port);
     // Restart windows (request to done) alternate with steady windows as long, so both see the
@@ -134,7 +139,9 @@ describe("--overlap", () => {
     expect(p.all("restart").every((e) => e.overlap === true && e.downMs === 0)).toBe(true);
     const [dMax, sMax] = [loop.maxIn(during), loop.maxIn(steady)];
     expect(loop.countIn(0)).toBeGreaterThan(200);
-    expect(dMax, `slowest request: ${dMax.toFixed(1)} ms during restarts, ${sMax.toFixed(1)} ms in steady windows`).toBeLessThanOrEqual(sMax + 100);
+    // Without --overlap the same loop's slowest request is the steady one's plus the boot (the
+    // negative control below); with it, none comes near.
+    expect(dMax, `slowest request: ${dMax.toFixed(1)} ms during restarts, ${sMax.toFixed(1)} ms in steady windows`).toBeLessThan(sMax + BOOT_MS / 2);
     for (let i = 1; i <= 20; i++) expect([...loop.bodies].some((b) => b.endsWith(` v${i}`)), `v${i} served`).toBe(true);
     expect(p.tree().filter((x) => x.state !== "Z" && x.cmdline.includes("slow-boot-server"))).toHaveLength(1);
     expect(zombies(p.pid1)).toEqual([]);
@@ -154,9 +161,9 @@ describe("--overlap", () => {
     await httpGet(port, "/", 5000);
     await loop.stop();
     // With --listen nothing fails either, but the clients that came during a restart waited for
-    // the whole boot (1.5 s of it at least).
+    // the whole boot.
     expect(loop.errors).toEqual([]);
-    expect(loop.max()).toBeGreaterThan(steady.max() + 1000);
+    expect(loop.max()).toBeGreaterThan(steady.max() + (BOOT_MS * 2) / 3);
   }, 60_000);
 
   it.each([
