@@ -48,14 +48,18 @@ export interface Exit {
 
 /** A splitter of output into lines that calls `onEvent` with each complete line that is a JSON
  *  object with a string `event` (pidone's log lines, `pidone sync --json`); other lines (the
- *  app's output, JSON or not) are skipped. */
+ *  app's output, JSON or not) are skipped. The app shares pidone's stderr: when it has written
+ *  part of a line (Flask's "WARNING: This is a development server..." comes in pieces), pidone's
+ *  next line, one write of its own, follows that text on the same line, and is found there. */
 export function eventLines<T extends { event: string }>(onEvent: (e: T) => void): (chunk: string) => void {
   let partial = "";
   return (chunk) => {
     const lines = (partial + chunk).split("\n");
     partial = lines.pop() ?? "";
-    for (const line of lines) {
-      if (!line.startsWith("{")) continue;
+    for (const whole of lines) {
+      const at = whole.startsWith("{") ? 0 : whole.indexOf('{"level":');
+      if (at < 0) continue;
+      const line = whole.slice(at);
       try {
         const ev = JSON.parse(line) as T;
         if (typeof ev.event === "string") onEvent(ev);
