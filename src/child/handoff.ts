@@ -22,6 +22,7 @@ import { loadSockets, type Sockets } from "../sys/sockets.js";
 import type { SpawnVia } from "./spawn.js";
 import type { Readiness } from "../cli/config.js";
 import { execShim } from "./exec-shim.js";
+import { unreadConnections } from "../sys/proc-net.js";
 
 
 /** Generous: a burst of connections during a restart must wait, not be dropped. The kernel caps
@@ -34,6 +35,10 @@ const DRAIN_POLL_MS = 5;
  *  next generation to take over with what is queued there; only those that came in this window
  *  wait on the other socket. */
 const DRAIN_STALL_MS = 100;
+/** Once nothing is queued for the old generation, how long the drain waits for it to read the
+ *  connections it accepted. A server that works reads one within milliseconds of accepting it;
+ *  one that has not after this is busy or hung, and the restart goes on. */
+const UNREAD_WAIT_MS = 500;
 /** How often --overlap looks for the next generation's readiness (only while one starts). */
 const READY_POLL_MS = 10;
 /** Pause between two readiness probes that found it not ready yet. */
@@ -42,10 +47,12 @@ const PROBE_RETRY_MS = 50;
  *  so they rarely collide with a port in use; a collision just retries. */
 const PROBE_PORTS = { low: 61000, high: 65535 };
 
-/** How a drain ended: after `ms`, with `left` connections the old generation did not accept. */
+/** How a drain ended: after `ms`, with `left` connections the old generation did not accept,
+ *  and `unread` it accepted but had not read when the drain stopped waiting. */
 export interface DrainResult {
   ms: number;
   left: number;
+  unread: number;
 }
 
 /** The sockets pidone holds for the app, and how each generation gets them. */
@@ -57,9 +64,10 @@ export interface Handoff {
   /** How to spawn the next generation: the exec shim, the environment, the fds to hand over. */
   spawnVia(): SpawnVia;
   /** Send new connections to the next generation's sockets, and report once the running one has
-   *  accepted everything already queued for it; if it stops accepting, send them back to its
-   *  sockets and report what it left. Returns a canceller. */
-  drain(done: (result: DrainResult) => void, handover?: boolean): () => void;
+   *  accepted everything already queued for it and read what it accepted (`members`: its
+   *  processes, looked up on each check); if it stops accepting, send them back to its sockets
+   *  and report what it left. Returns a canceller. */
+  drain(done: (result: DrainResult) => void, handover?: boolean, members?: () => number[]): () => void;
   /** At exit: remove unix socket files. */
   close(): void;
   /** True when every address has two steerable sockets, as --overlap needs. */
@@ -226,27 +234,37 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
       attempt();
       return end;
     },
-    drain(done, handover = false) {
+    drain(done, handover = false, members = () => []) {
       const started = performance.now();
       const draining = steered().map((l) => ({ l, slot: l.slot }));
       const old = draining.map(({ l, slot }) => l.fds[slot] as number);
+      const ports = draining.map(({ l }) => (l.address as Extract<ListenAddress, { kind: "tcp" }>).port);
       for (const { l, slot } of draining) steer(l, 1 - slot);
-      // Done once the old sockets are seen empty twice in a row: a handshake under way when the
-      // steering changed still lands on the old socket, one round trip later.
+      // Done once the old sockets are seen empty twice in a row (a handshake under way when the
+      // steering changed still lands on the old socket, one round trip later), and the old
+      // generation has read every connection it accepted: one it would close unread at its
+      // shutdown is a reset for the client.
       let last = Infinity;
       let progressAt = started;
       let emptyBefore = false;
+      let emptyAt: number | null = null;
       const look = (): boolean => {
         const left = old.reduce((n, fd) => n + sockets.queued(fd), 0);
         const t = performance.now();
         if (left < last) progressAt = t;
         last = left;
-        if (left === 0 && emptyBefore) return finish(0, t);
+        if (left === 0 && emptyBefore) {
+          emptyAt ??= t;
+          const unread = unreadConnections(members(), ports);
+          if (unread === 0 || t - emptyAt >= UNREAD_WAIT_MS) return finish(0, t, unread);
+          return false;
+        }
         emptyBefore = left === 0;
-        if (left > 0 && t - progressAt >= DRAIN_STALL_MS) return finish(left, t);
+        if (left > 0) emptyAt = null;
+        if (left > 0 && t - progressAt >= DRAIN_STALL_MS) return finish(left, t, 0);
         return false;
       };
-      const finish = (left: number, t: number): true => {
+      const finish = (left: number, t: number, unread: number): true => {
         clearInterval(timer);
         // In a handover (--overlap) the next generation already serves: what the old one left
         // queued is flushed (reset, or moved where tcp_migrate_req=1) rather than steered back.
@@ -257,7 +275,7 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
             if (n > 0) flush(l, slot, n);
           }
         }
-        done({ ms: Math.round((t - started) * 100) / 100, left });
+        done({ ms: Math.round((t - started) * 100) / 100, left, unread });
         return true;
       };
       const timer = setInterval(look, DRAIN_POLL_MS);

@@ -19,8 +19,9 @@ export type Event =
   | { type: "stop-requested"; signal: string; at: number }
   | { type: "forward-signal"; signal: string; at: number }
   | { type: "timer"; name: TimerName; token: number; at: number }
-  /** The drain armed with `token` ended: `left` connections were never accepted by the old generation. */
-  | { type: "drained"; token: number; ms: number; left: number; at: number }
+  /** The drain armed with `token` ended: `left` connections were never accepted by the old
+   *  generation, and `unread` it accepted it had not read when the drain stopped waiting. */
+  | { type: "drained"; token: number; ms: number; left: number; unread: number; at: number }
   | { type: "internal-error"; message: string; at: number }
   /** --overlap: the next generation, started while the current one serves, is ready (`how`:
    *  notify, http, accept). */
@@ -62,8 +63,8 @@ export type Effect =
   /** SIGKILL the app's process group (id `pid`) and every remaining descendant of pidone. */
   | { type: "kill-tree"; pid: number }
   /** Steer new connections to the next generation's sockets (--listen) and report `drained` once
-   *  the running generation has accepted what was queued for it. */
-  | { type: "drain"; token: number; handover?: true }
+   *  the generation whose app is `pid` has accepted what was queued for it, and read it. */
+  | { type: "drain"; token: number; pid: number; handover?: true }
   /** Stop watching a drain that no longer matters. */
   | { type: "end-drain" }
   | { type: "set-timer"; name: TimerName; ms: number; token: number }

@@ -136,7 +136,7 @@ function fromRunning(model: Model, state: Extract<State, { kind: "running" }>, e
       const draining: State = { ...state, kind: "draining", request, requestedAt: event.at, token };
       // As with signals, the steering changes before the log line is written.
       return same(withState(model, draining, { nextToken: token + 1 }), [
-        { type: "drain", token },
+        { type: "drain", token, pid: state.pid },
         // The drain ends by itself; this bounds it should the app never accept again.
         { type: "set-timer", name: "drain-deadline", ms: policy.stopTimeoutMs, token },
         why,
@@ -189,7 +189,7 @@ function fromDraining(model: Model, state: Extract<State, { kind: "draining" }>,
       if (event.token !== state.token || (event.type === "timer" && event.name !== "drain-deadline")) return same(model);
       const why = event.type === "timer"
         ? log("warn", "drain-timeout", { pid: state.pid, ms: round(event.at - state.requestedAt) })
-        : log(event.left > 0 ? "warn" : "debug", "drained", { pid: state.pid, ms: event.ms, ...(event.left > 0 ? { notAccepted: event.left } : {}) });
+        : drainedLog(state.pid, event);
       const step = beginStop(model, state, respawn, policy.stopSignal, state.requestedAt, policy, [why]);
       return { model: step.model, effects: [...END_DRAIN, ...step.effects] };
     }
@@ -303,7 +303,7 @@ function handOver(
   return same(withState(model, handover, { nextToken: token + 1, generation: state.next.generation, lastStartedAt: startedAt }), [
     ...END_READY,
     // The drain steers new connections to the next generation's socket first.
-    { type: "drain", token, handover: true },
+    { type: "drain", token, pid: state.pid, handover: true },
     { type: "set-timer", name: "drain-deadline", ms: policy.stopTimeoutMs, token },
     log("info", "next-ready", { pid, how, readyMs: round(at - startedAt), oldPid: state.pid }),
   ]);
@@ -315,7 +315,7 @@ function fromHandover(model: Model, state: Extract<State, { kind: "handover" }>,
   switch (event.type) {
     case "drained":
       if (event.token !== state.token || old.phase !== "draining") return same(model);
-      return stopOld(model, state, policy, log(event.left > 0 ? "warn" : "debug", "drained", { pid: old.pid, ms: event.ms, ...(event.left > 0 ? { notAccepted: event.left } : {}) }));
+      return stopOld(model, state, policy, drainedLog(old.pid, event));
     case "timer":
       if (event.token !== state.token) return same(model);
       if (event.name === "drain-deadline" && old.phase === "draining") {
@@ -410,6 +410,12 @@ function stopDuringOverlap(
   ]);
   const alsoOther: Effect[] = other === null ? [] : [{ type: "signal", pid: other, signal: toApp(signal, policy), scope: policy.signalScope }];
   return { model: step.model, effects: [...end, ...alsoOther, ...step.effects] };
+}
+
+/** The line for a drain's end: a warning when it left connections unaccepted or unread. */
+function drainedLog(pid: number, event: Extract<Event, { type: "drained" }>): Effect {
+  const fields = { pid, ms: event.ms, ...(event.left > 0 ? { notAccepted: event.left } : {}), ...(event.unread > 0 ? { unread: event.unread } : {}) };
+  return log(event.left > 0 || event.unread > 0 ? "warn" : "debug", "drained", fields);
 }
 
 function live(state: Live): Live {

@@ -5,7 +5,7 @@ import type { Effect, Event, Outcome, StatusSnapshot } from "./events.js";
 import { transition } from "./machine.js";
 import { initialModel, type Model, type Policy } from "./state.js";
 import { plainSpawner, type Spawner } from "../child/spawn.js";
-import type { Handoff } from "../child/handoff.js";
+import type { DrainResult, Handoff } from "../child/handoff.js";
 import { ProcessTree, standingFields } from "../child/tree.js";
 import type { Readiness } from "../cli/config.js";
 import type { Libc } from "../sys/libc.js";
@@ -187,14 +187,14 @@ export class Runner {
       case "cancel-timer":
         return this.cancel(effect.name);
       case "drain": {
-        const { token } = effect;
-        const report = (r: { ms: number; left: number }) => {
+        const { token, pid } = effect;
+        const report = (r: DrainResult) => {
           this.endDrain = null;
           this.dispatch({ type: "drained", token, ...r, at: now() });
         };
         this.endDrain?.();
-        this.endDrain = this.opts.handoff ? this.opts.handoff.drain(report, effect.handover === true) : null;
-        if (!this.opts.handoff) report({ ms: 0, left: 0 });
+        this.endDrain = this.opts.handoff ? this.opts.handoff.drain(report, effect.handover === true, () => this.tree.generationMembers(pid)) : null;
+        if (!this.opts.handoff) report({ ms: 0, left: 0, unread: 0 });
         return;
       }
       case "end-drain":

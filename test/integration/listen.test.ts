@@ -24,6 +24,7 @@ const RESTARTS = 20;
 const PER_RESTART = 100;
 const FD_SERVER = path.join(FIXTURES, "listen-fd-server.js");
 const SLOW_SERVER = path.join(FIXTURES, "slow-accept-server.py");
+const READ_LATE_SERVER = path.join(FIXTURES, "read-late-server.py");
 
 interface Answer {
   pid: number;
@@ -276,6 +277,44 @@ describe("--listen: the drain before a restart", () => {
     expect(fresh.filter((r) => (r.body as Answer | undefined)?.pid !== newPid), p.output()).toEqual([]);
     expect(p.all("connections-reset"), p.output()).toEqual([]);
     expect(p.output()).not.toMatch(/"event":"drained"/); // left 0: logged at debug only
+    p.signal("SIGTERM");
+    expect((await p.waitExit()).code, p.output()).toBe(0);
+  }, 60_000);
+
+  it("a connection the old generation accepted but has not read yet is read before it is signalled: no reset (uvicorn's shutdown closes such ones)", async () => {
+    const port = await freePort();
+    // It reads each request 50 ms after accepting it; on SIGTERM it closes what it has not read.
+    const p = startPidone({ args: ["--listen", `127.0.0.1:${port}`, "--", PY, READ_LATE_SERVER] });
+    await p.waitForStdout(/READY/, UP_MS);
+    const first = (await p.waitForEvent("spawned")).pid;
+    const pending = rawRequest(port);
+    await pending.connected;
+    await p.waitForStdout(/ACCEPTED 1/);
+    // Nothing is queued on the old socket now: only the connection's unread request says wait.
+    p.signal("SIGUSR1");
+    expect(await pending.result, p.output()).toMatchObject({ status: 200, body: { pid: first } });
+    await p.waitForEvent("restart", undefined, UP_MS);
+    expect(p.output()).not.toMatch(/"event":"drained"/); // nothing left unread: logged at debug only
+    await p.waitForStdout(/READY/, UP_MS, 2);
+    p.signal("SIGTERM");
+    expect((await p.waitExit()).code, p.output()).toBe(0);
+  }, 60_000);
+
+  it("a generation that never reads what it accepted holds the restart up for 500 ms at most, with a warning", async () => {
+    const port = await freePort();
+    const p = startPidone({ args: ["--listen", `127.0.0.1:${port}`, "--", PY, READ_LATE_SERVER], env: { READ_AFTER_MS: "600000" } });
+    await p.waitForStdout(/READY/, UP_MS);
+    const pending = rawRequest(port);
+    await pending.connected;
+    await p.waitForStdout(/ACCEPTED 1/);
+    p.signal("SIGUSR1");
+    const drained = await p.waitForEvent("drained", undefined, UP_MS);
+    expect(drained, p.output()).toMatchObject({ level: 40, unread: 1 });
+    expect(drained.ms as number).toBeGreaterThanOrEqual(500);
+    await p.waitForEvent("restart", undefined, UP_MS);
+    // What the app then does with it is the app's: this one closes it unread.
+    expect(await pending.result).toMatchObject({ error: "ECONNRESET" });
+    await p.waitForStdout(/READY/, UP_MS, 2);
     p.signal("SIGTERM");
     expect((await p.waitExit()).code, p.output()).toBe(0);
   }, 60_000);

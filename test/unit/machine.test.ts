@@ -40,7 +40,7 @@ const ev = {
   forward: (signal: string, at = 0): Event => ({ type: "forward-signal", signal, at }),
   timer: (name: TimerName, token: number, at = 0): Event => ({ type: "timer", name, token, at }),
   internal: (message: string, at = 0): Event => ({ type: "internal-error", message, at }),
-  drained: (token: number, left = 0, at = 0, ms = 5): Event => ({ type: "drained", token, ms, left, at }),
+  drained: (token: number, left = 0, at = 0, ms = 5, unread = 0): Event => ({ type: "drained", token, ms, left, unread, at }),
 };
 
 /** Freeze a model all the way down: a transition that mutates its input then throws. */
@@ -739,7 +739,7 @@ describe("machine: draining (--listen with a TCP socket)", () => {
   it("restart-requested -> draining: no signal yet, a drain and its deadline, before the log line", () => {
     const r = feed(DRAINING, { policy: DRAIN });
     expect(r.last).toEqual([
-      { type: "drain", token: 1 },
+      { type: "drain", token: 1, pid: 100 },
       { type: "set-timer", name: "drain-deadline", ms: 5000, token: 1 },
       { type: "log", level: "info", event: "restart-requested", fields: { source: "trigger-file", pid: 100 } },
     ]);
@@ -762,6 +762,12 @@ describe("machine: draining (--listen with a TCP socket)", () => {
   it("a drain that left connections unaccepted is logged as a warning, then the stop goes on", () => {
     const r = feed([...DRAINING, ev.drained(1, 3, 520)], { policy: DRAIN });
     expect(logs(r.last, "drained")[0]).toMatchObject({ level: "warn", fields: { notAccepted: 3 } });
+    expect(ofType(r.last, "signal")).toHaveLength(1);
+  });
+
+  it("a drain that stopped waiting for accepted connections to be read is a warning too, then the stop goes on", () => {
+    const r = feed([...DRAINING, ev.drained(1, 0, 520, 505, 2)], { policy: DRAIN });
+    expect(logs(r.last, "drained")).toEqual([{ type: "log", level: "warn", event: "drained", fields: { pid: 100, ms: 505, unread: 2 } }]);
     expect(ofType(r.last, "signal")).toHaveLength(1);
   });
 
@@ -1018,7 +1024,7 @@ describe("machine: --overlap (the next generation starts while the current one s
     const r = run([...OVERLAPPING, ready(1, 500)]);
     expect(acts(r.last)).toEqual([
       ...END_READY,
-      { type: "drain", token: 2, handover: true },
+      { type: "drain", token: 2, pid: 100, handover: true },
       { type: "set-timer", name: "drain-deadline", ms: 5000, token: 2 },
     ]);
     expect(stateOf(r.model, "handover")).toMatchObject({ pid: 200, generation: 2, old: { pid: 100, phase: "draining" } });
