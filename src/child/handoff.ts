@@ -255,7 +255,7 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
         last = left;
         if (left === 0 && emptyBefore) {
           emptyAt ??= t;
-          const unread = unreadConnections(members(), ports);
+          const unread = unreadOf(members, ports);
           if (unread === 0 || t - emptyAt >= UNREAD_WAIT_MS) return finish(0, t, unread);
           return false;
         }
@@ -293,6 +293,17 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
       }
     },
   };
+
+  /** Unread connections of the generation, 0 if /proc cannot say: this runs in a timer of PID 1,
+   *  where a throw would end pidone; the drain then ends as it did before this check. */
+  function unreadOf(members: () => number[], ports: number[]): number {
+    try {
+      return unreadConnections(members(), ports);
+    } catch (err) {
+      log.debug({ event: "unread-unknown", error: (err as Error).message });
+      return 0;
+    }
+  }
 
   function closeNotify(): void {
     if (notify) sockets.close(notify.fd);
