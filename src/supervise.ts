@@ -174,7 +174,7 @@ async function startControl(
 async function startHealth(config: Config, runner: Runner, closers: (() => unknown)[], log: Logger): Promise<void> {
   const health = config.health;
   if (!health) return;
-  const { startHealthServer } = await import("./sources/health.js");
+  const { startHealthServer } = await import("./control/health.js");
   const { describeBindError } = await import("./cli/listen-address.js");
   closers.push(await startHealthServer(health, { status: () => runner.snapshot(), now, log, readyTcp: config.readyTcp, readyHttp: config.readyHttp })
     .catch((err: unknown) => { throw err instanceof BindError ? new ConfigError(describeBindError(err.code, health, "--health")) : err; }));

@@ -8,9 +8,10 @@ import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from "node:fs
 import path from "node:path";
 import type { Logger } from "pino";
 import type { Dispatch, StatusSnapshot } from "../supervisor/events.js";
-import { LineSplitter, MAX_LINE_BYTES, parseRequest, type ControlResponse, type LineEvent, type RestartWait, type StatusReport } from "./protocol.js";
+import { LineSplitter, MAX_LINE_BYTES, parseRequest, type ControlResponse, type LineEvent, type RestartWait } from "./protocol.js";
 import { readinessProblem, type ReadinessChecks } from "../readiness.js";
 import { describeStatus } from "../exit-code.js";
+import { report } from "./status-report.js";
 import { currentUid } from "../cli/control-socket-path.js";
 import { loadPeerCred, type PeerCred, type ReadPeerCred } from "../sys/peercred.js";
 import { net } from "../lazy-net.js";
@@ -43,21 +44,6 @@ const REQUEST_DEADLINE_MS = 5000;
 const LINGER_MS = 1000;
 /** Bytes read (and dropped) after a request line or an over-long line, before reading stops. */
 const DISCARD_BYTES = 4 * MAX_LINE_BYTES;
-
-/** Build the report `pidone status` prints. */
-export function report(s: StatusSnapshot, now: number): StatusReport {
-  return {
-    state: s.state,
-    pid: s.pid,
-    generation: s.generation,
-    uptimeMs: s.startedAt === null ? null : Math.round(now - s.startedAt),
-    restarts: s.restarts,
-    lastExit: describeStatus(s.lastExit),
-    lastRestartReason: s.lastRestartReason,
-    ...(s.lastRestartFailure ? { lastRestartFailure: `${s.lastRestartFailure.reason}${s.lastRestartFailure.status ? ` (${describeStatus(s.lastRestartFailure.status)})` : ""}` } : {}),
-    supervisorPid: process.pid,
-  };
-}
 
 /** Listen on `socketPath`. Rejects with ControlSocketError if another pidone owns it, something
  *  that is not a dead socket is in the way, or it cannot be created. Returns a closer that also

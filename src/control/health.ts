@@ -1,5 +1,6 @@
-// The health server (--health): HTTP for Kubernetes probes, answered by pidone itself, so a probe
-// never costs the app a request. Read-only: it dispatches nothing, and answers only
+// The health server (--health), a read-only face of the control plane: HTTP for Kubernetes
+// probes, answered by pidone itself, so a probe never costs the app a request. It dispatches
+// nothing, and answers only
 //   GET /livez   200 while pidone supervises (503 once it has given up or is exiting),
 //   GET /readyz  200 while an app generation runs and the --ready-tcp/--ready-http check passes,
 //                503 during a restart, a backoff, or when the check fails,
@@ -12,7 +13,7 @@ import type { Logger } from "pino";
 import type { StatusSnapshot } from "../supervisor/events.js";
 import type { ListenAddress } from "../cli/listen-address.js";
 import { BindError } from "../errors.js";
-import { report } from "../control/server.js";
+import { report } from "./status-report.js";
 import { readinessProblem } from "../readiness.js";
 
 /** What the health server reads: the supervisor's status, and the optional readiness checks. */
