@@ -2,7 +2,8 @@
 // PID 1 gets no default signal behaviour: a signal without a handler is dropped by the kernel,
 // and SIGUSR1 without a JS handler makes Node open its inspector on 127.0.0.1:9229. Installing
 // handlers here shrinks that window to Node's own boot; signals that arrive before the
-// supervisor is wired up are queued and replayed by src/sources/signals.ts, not lost.
+// supervisor is wired up are queued and replayed by src/sources/signals.ts (through
+// src/boot/release-early-signals.ts), not lost.
 (() => {
   // The same list as HANDLED_SIGNALS in src/sources/signals.ts (test/unit/signal-lists.test.ts).
   const names = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU",

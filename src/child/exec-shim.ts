@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { EXEC_SHIM_ARG } from "../cli/program.js";
 import { loadExec } from "../sys/exec.js";
+import { takeEarlySignals } from "../boot/release-early-signals.js";
 
 const SH = "/bin/sh";
 const SH_SCRIPT = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
@@ -73,7 +74,7 @@ export async function runExecShim(argv: readonly string[]): Promise<number> {
     // reset and replayed, or arrives after it and acts at once.
     sys.defaultSignals();
     await new Promise<void>((resolve) => setImmediate(resolve));
-    for (const signal of globalThis.__pidoneEarlySignals?.queue.splice(0) ?? []) process.kill(process.pid, signal as NodeJS.Signals);
+    for (const signal of takeEarlySignals()) process.kill(process.pid, signal as NodeJS.Signals);
     // process.env writes through to the C environment that execvp passes on.
     if (flags.includes("--listen-pid")) process.env.LISTEN_PID = String(process.pid);
     if (flags.includes("--terminal")) {

@@ -4,7 +4,7 @@ import { ConfigError } from "../errors.js";
 import { parseDuration } from "../cli/config.js";
 import { currentUid, defaultControlSocket, fsProbe } from "../cli/control-socket-path.js";
 import { checkControlSocketPath } from "../cli/listen-address.js";
-import { releaseEarlySignals } from "../sources/signals.js";
+import { releaseEarlySignals } from "../boot/release-early-signals.js";
 import { CLIENT_EXIT, formatStatus, request } from "./client.js";
 import { DEFAULT_RESTART_TIMEOUT_MS, MAX_RESTART_TIMEOUT_MS, type ControlRequest } from "./protocol.js";
 

@@ -1,6 +1,7 @@
 // Signals sent to pidone become events: stop signals stop, the restart signal restarts, the rest
 // are forwarded to the app. The source never touches the process itself.
 import type { Dispatch } from "../supervisor/events.js";
+import { releaseEarlySignals } from "../boot/release-early-signals.js";
 
 /** Signals pidone handles: every one a process can catch and Node can name, except SIGCHLD (the
  *  reaper's), SIGPIPE (Node ignores it; caught, pidone's own write to a closed pipe would be
@@ -18,18 +19,6 @@ export const HANDLED_SIGNALS: readonly NodeJS.Signals[] = [
 ];
 
 const STOP_SIGNALS = new Set(["SIGTERM", "SIGINT", "SIGQUIT"]);
-
-declare global {
-  // Installed by src/boot/early-signals.js before the bundle's modules load.
-  // eslint-disable-next-line no-var
-  var __pidoneEarlySignals: { names: string[]; queue: string[]; release(): string[] } | undefined;
-}
-
-/** Take over from the early handlers; returns the signals they queued (in order). Safe to call
- *  when the banner is absent (unbundled tests). */
-export function releaseEarlySignals(): string[] {
-  return globalThis.__pidoneEarlySignals?.release() ?? [];
-}
 
 /** Route pidone's signals into the machine. Install before releasing the early handlers so no
  *  instant is left without a handler. */

@@ -3,7 +3,7 @@
 // docker / sshd signal us).
 import type { Invocation } from "../cli/program.js";
 import { parseDuration } from "../cli/config.js";
-import { releaseEarlySignals } from "../sources/signals.js";
+import { releaseEarlySignals } from "../boot/release-early-signals.js";
 import { RECEIVE_EXIT, receive, resolveRemoteDir } from "./receiver.js";
 import { controlSocketPath, restartAndWatch, watchAfter } from "./restart.js";
 

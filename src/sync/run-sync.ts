@@ -3,7 +3,7 @@ import type { Invocation } from "../cli/program.js";
 import { runSync, SYNC_EXIT } from "./sender.js";
 import { splitCommand } from "./transport.js";
 import { parseDuration } from "../cli/config.js";
-import { releaseEarlySignals } from "../sources/signals.js";
+import { releaseEarlySignals } from "../boot/release-early-signals.js";
 
 /** Run `pidone sync`; returns the exit code. */
 export async function runSyncCommand(inv: Extract<Invocation, { kind: "sync" }>): Promise<number> {
