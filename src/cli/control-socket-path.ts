@@ -4,6 +4,7 @@
 // `pidone restart`/`status`/`sync` (which must find the same path).
 import { accessSync, constants as fsc, lstatSync } from "node:fs";
 import path from "node:path";
+import { checkControlSocketPath } from "./listen-address.js";
 
 /** The little of the file system the choice looks at (a fake one in unit tests). */
 export interface DirProbe {
@@ -41,6 +42,16 @@ export const fsProbe: DirProbe = {
     }
   },
 };
+
+/** The control socket a client talks to (`pidone restart`/`status`, `pidone receive`): `explicit`
+ *  (--socket), else PIDONE_CONTROL_SOCKET, else the default pidone computes for itself (same
+ *  user, same environment: same path). Throws ConfigError if it does not fit a sockaddr_un. */
+export function controlSocketPath(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const socket = explicit ?? env.PIDONE_CONTROL_SOCKET ?? defaultControlSocket(env, currentUid(), fsProbe);
+  // As for the server (config.ts): past sockaddr_un's limit the connect would go to a cut path.
+  checkControlSocketPath(socket, explicit !== undefined ? "--socket" : env.PIDONE_CONTROL_SOCKET !== undefined ? "PIDONE_CONTROL_SOCKET" : "the default control socket");
+  return socket;
+}
 
 /** This process's uid (0 where the platform has none). */
 export function currentUid(): number {

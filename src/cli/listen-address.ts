@@ -19,7 +19,7 @@ export function socketPathProblem(file: string): string | null {
 }
 
 /** The control socket named by `from` (a flag or variable) must fit a sockaddr_un: for pidone
- *  (config.ts) and for its client (run-client.ts) alike. */
+ *  (config.ts) and for its clients (controlSocketPath in control-socket-path.ts) alike. */
 export function checkControlSocketPath(file: string, from: string): void {
   if (socketPathProblem(file) !== null) throw new ConfigError(`${from}: socket path ${file} is longer than ${UNIX_PATH_MAX} bytes`);
 }

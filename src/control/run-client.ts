@@ -2,8 +2,7 @@
 import type { Invocation } from "../cli/program.js";
 import { ConfigError } from "../errors.js";
 import { parseDuration } from "../cli/config.js";
-import { currentUid, defaultControlSocket, fsProbe } from "../cli/control-socket-path.js";
-import { checkControlSocketPath } from "../cli/listen-address.js";
+import { controlSocketPath } from "../cli/control-socket-path.js";
 import { releaseEarlySignals } from "../boot/release-early-signals.js";
 import { CLIENT_EXIT, formatStatus, request } from "./client.js";
 import { DEFAULT_RESTART_TIMEOUT_MS, MAX_RESTART_TIMEOUT_MS, type ControlRequest } from "./protocol.js";
@@ -12,10 +11,7 @@ import { DEFAULT_RESTART_TIMEOUT_MS, MAX_RESTART_TIMEOUT_MS, type ControlRequest
 export async function runClient(inv: Extract<Invocation, { kind: "client" }>): Promise<number> {
   // A client is an ordinary process: give Ctrl-C back its default meaning.
   releaseEarlySignals();
-  // The same default pidone computes for itself (same user, same environment: same path).
-  const socket = inv.socket ?? process.env.PIDONE_CONTROL_SOCKET ?? defaultControlSocket(process.env, currentUid(), fsProbe);
-  // As for the server (config.ts): past sockaddr_un's limit the connect would go to a cut path.
-  checkControlSocketPath(socket, inv.socket !== undefined ? "--socket" : process.env.PIDONE_CONTROL_SOCKET !== undefined ? "PIDONE_CONTROL_SOCKET" : "the default control socket");
+  const socket = controlSocketPath(inv.socket);
   const timeoutMs = inv.timeout === undefined ? DEFAULT_RESTART_TIMEOUT_MS : parseDuration(inv.timeout, "s", "--timeout");
   if (timeoutMs < 1 || timeoutMs > MAX_RESTART_TIMEOUT_MS) throw new ConfigError(`--timeout: '${inv.timeout}' is out of range (use 1ms to 1h)`);
   const wait = (inv.wait ?? "ready").trim().toLowerCase();

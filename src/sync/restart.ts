@@ -3,7 +3,6 @@
 // "crashed: exit 1". "Up" = the restart answer with wait "ready" (the new app process runs and,
 // when pidone has --ready-http/--ready-tcp, that check passes) and then `status` still showing
 // that same pid running UP_SETTLE_MS later, so a crash during start-up is caught too.
-import { currentUid, defaultControlSocket, fsProbe } from "../cli/control-socket-path.js";
 import { request } from "../control/client.js";
 import type { RestartOutcome } from "./protocol.js";
 
@@ -14,12 +13,6 @@ export const UP_SETTLE_MS = 300;
 export const AFTER_WATCH_MS = 10_000;
 const AFTER_POLL_MS = 100;
 const POLL_MS = 25;
-
-/** The control socket `pidone receive` talks to: --socket, else PIDONE_CONTROL_SOCKET, else the
- *  same default `pidone restart` uses (src/cli/control-socket-path.ts). */
-export function controlSocketPath(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return explicit ?? env.PIDONE_CONTROL_SOCKET ?? defaultControlSocket(env, currentUid(), fsProbe);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

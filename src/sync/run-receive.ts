@@ -3,9 +3,10 @@
 // docker / sshd signal us).
 import type { Invocation } from "../cli/program.js";
 import { parseDuration } from "../cli/config.js";
+import { controlSocketPath } from "../cli/control-socket-path.js";
 import { releaseEarlySignals } from "../boot/release-early-signals.js";
 import { RECEIVE_EXIT, receive, resolveRemoteDir } from "./receiver.js";
-import { controlSocketPath, restartAndWatch, watchAfter } from "./restart.js";
+import { restartAndWatch, watchAfter } from "./restart.js";
 
 /** Run `pidone receive`; returns the exit code. */
 export async function runReceive(inv: Extract<Invocation, { kind: "receive" }>): Promise<number> {

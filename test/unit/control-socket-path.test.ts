@@ -1,6 +1,6 @@
 // The default control socket: a private directory, the same for pidone and its clients.
 import { describe, expect, it } from "vitest";
-import { defaultControlSocket, type DirProbe } from "../../src/cli/control-socket-path.js";
+import { controlSocketPath, defaultControlSocket, type DirProbe } from "../../src/cli/control-socket-path.js";
 
 /** A file system where `privates` are private directories of uid 1000 and `writable` are writable. */
 const fake = (privates: string[], writable: string[]): DirProbe => ({
@@ -22,5 +22,19 @@ describe("defaultControlSocket", () => {
 
   it("another uid's private XDG dir is not ours", () => {
     expect(defaultControlSocket({ XDG_RUNTIME_DIR: "/run/user/1000" }, 1001, fake(["/run/user/1000"], []))).toBe("/tmp/pidone-1001/pidone.sock");
+  });
+});
+
+describe("controlSocketPath (the clients' one resolution)", () => {
+  const long = `/tmp/${"x".repeat(120)}.sock`;
+
+  it("--socket first, then PIDONE_CONTROL_SOCKET", () => {
+    expect(controlSocketPath("/a.sock", { PIDONE_CONTROL_SOCKET: "/b.sock" })).toBe("/a.sock");
+    expect(controlSocketPath(undefined, { PIDONE_CONTROL_SOCKET: "/b.sock" })).toBe("/b.sock");
+  });
+
+  it("refuses a path past sockaddr_un's limit, naming where it came from", () => {
+    expect(() => controlSocketPath(long, {})).toThrow(/^--socket: socket path .* is longer than 107 bytes$/);
+    expect(() => controlSocketPath(undefined, { PIDONE_CONTROL_SOCKET: long })).toThrow(/^PIDONE_CONTROL_SOCKET: /);
   });
 });
