@@ -1,7 +1,8 @@
 // Entry point: argv -> the supervisor, the control client, sync/receive or the exec shim, each module loaded
 // only on the path that needs it (so `pidone restart` does not pay for the supervisor's). The
 // only place that ends the process, and the one that reports a bad configuration (exit 2).
-import { EXEC_SHIM_ARG, parseArgs } from "./cli/program.js";
+import { parseArgs } from "./cli/program.js";
+import { EXEC_SHIM_ARG } from "./child/exec-shim-arg.js";
 import { normalizeConfig } from "./cli/config.js";
 import { ConfigError } from "./errors.js";
 import { EXIT } from "./exit-code.js";

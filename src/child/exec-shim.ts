@@ -10,7 +10,7 @@
 //     it returns the child has exec'ed, so setpgid from pidone would fail with EACCES.
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { EXEC_SHIM_ARG } from "../cli/program.js";
+import { EXEC_SHIM_ARG } from "./exec-shim-arg.js";
 import { loadExec } from "../sys/exec.js";
 import { takeEarlySignals } from "../boot/release-early-signals.js";
 

@@ -3,9 +3,6 @@ import { Command, CommanderError, Option } from "commander";
 import { ConfigError } from "../errors.js";
 import { DEFAULTS, type RawOptions } from "./config.js";
 
-/** The first argument that makes the bundle act as the exec shim for --listen (src/child/handoff.ts). */
-export const EXEC_SHIM_ARG = "__exec-shim";
-
 /** What the command line asks for. */
 export type Invocation =
   | { kind: "run"; raw: RawOptions; command: string[] }
