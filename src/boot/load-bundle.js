@@ -3,10 +3,11 @@
 //
 // Why not Node's own module.enableCompileCache (Node 22): it stores the cache the moment the
 // bundle is compiled, when V8 has compiled only its top level; every function on the way to the
-// spawn (commander, the config, the supervisor) was still compiled lazily at every start. Here the
+// spawn (commander, the config, the supervisor) would still be compiled lazily at every start. Here the
 // cache is made after the first spawn (`script.createCachedData()`, which includes every function
 // compiled so far), so a start deserializes the spawn path instead of compiling it; what runs
-// after the spawn compiles lazily, as before. Same on Node 20 (which has no compile cache).
+// after the spawn is compiled lazily, when it first runs. Same on Node 20 (which has no compile
+// cache).
 //
 // The cache is one file per node (version and arch) in dist/.cache, made at build time and at
 // image build time (scripts/build.mjs, Dockerfile.example) by a run with PIDONE_WRITE_CODE_CACHE=1.

@@ -295,7 +295,7 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
   };
 
   /** Unread connections of the generation, 0 if /proc cannot say: this runs in a timer of PID 1,
-   *  where a throw would end pidone; the drain then ends as it did before this check. */
+   *  where a throw would end pidone; the drain then ends once the old sockets are seen empty. */
   function unreadOf(members: () => number[], ports: number[]): number {
     try {
       return unreadConnections(members(), ports);

@@ -360,6 +360,6 @@ function normalizeHandoff(raw: RawOptions, env: NodeJS.ProcessEnv, cwd: string):
   else if (raw.readyNotify === true || raw.readyTimeout !== undefined) {
     throw new ConfigError(`${raw.readyNotify === true ? "--ready-notify" : "--ready-timeout"}: only with --overlap (PIDONE_OVERLAP=1)`);
   }
-  // Without --health a check still serves: `pidone restart` waits for it (issue 14).
+  // Without --health a check still serves: `pidone restart` waits for it.
   return out;
 }

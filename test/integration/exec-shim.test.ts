@@ -16,8 +16,9 @@ const args = ["--restart", "never", "--no-trigger-file", "--stop-timeout", "30s"
 const env = { PIDONE_EXEC_SHIM: "node" };
 
 /** Wait until a shim that is not `except` has the early handlers in (it catches SIGQUIT) and has
- *  not exec'ed the app yet: the window in which a signal used to be dropped. The window lasts
- *  milliseconds and is polled from outside, so it can be missed: null then (the app started). */
+ *  not exec'ed the app yet: the window in which the shim must replay a signal it caught, or drop
+ *  it. The window lasts milliseconds and is polled from outside, so it can be missed: null then
+ *  (the app started). */
 function shimInWindow(p: Pidone, except = -1, readyBefore = 0): Promise<number | null> {
   return p.until(() => {
     if ((p.stdout.toString().match(/app READY/g)?.length ?? 0) > readyBefore) return { pid: null };

@@ -79,8 +79,7 @@ describe("restart sources", () => {
   it("touching the trigger file ten times during one restart gives no second restart", async () => {
     // The app ignores SIGTERM, so the first restart lasts the whole stop timeout. The touches all
     // come before the next generation is spawned, so that spawn satisfies them: a second restart
-    // would kill a generation that already loads the newest files. (Until issue 10 this test
-    // expected one more restart.)
+    // would kill a generation that already loads the newest files.
     const p = await started(["--stop-timeout", "2s", "--", S], { IGNORE_TERM: "1" });
     const trigger = path.join(p.dir, ".restart_trigger");
     writeFileSync(trigger, "");

@@ -129,7 +129,7 @@ describe("terminal", () => {
     expect(r.listenPid, p.output()).toBe(String(r.pid));
   });
 
-  it("without a terminal the app still gets a session of its own (setsid), as before", async () => {
+  it("without a terminal the app still gets a session of its own (setsid)", async () => {
     const p = startPidone({ args: [...base, "--no-trigger-file", "--", APP] });
     const r = await report(p);
     expect(r.fg, p.output()).toMatch(/^error:/); // no controlling terminal at all

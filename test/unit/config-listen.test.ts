@@ -68,7 +68,7 @@ describe("--health and readiness checks", () => {
     expect(configError(() => normalize({ health: ":9000", readyTcp: "unix:/a" }))).toMatch(/^--ready-tcp: 'unix:\/a' is not a TCP address/);
     expect(configError(() => normalize({ health: ":9000", readyHttp: "https://x/" }))).toMatch(/^--ready-http: invalid URL 'https:\/\/x\/' \(use an http:\/\/ URL/);
     expect(configError(() => normalize({ health: ":9000" }, { PIDONE_READY_HTTP: "nope" }))).toMatch(/^PIDONE_READY_HTTP: invalid URL/);
-    // Until issue 14 this was an error (the check needed /readyz to serve anything).
+    // Without --health the check is still taken: `pidone restart` waits for it.
     expect(normalize({ readyTcp: "8000" }).readyTcp?.text).toBe("127.0.0.1:8000");
   });
 });

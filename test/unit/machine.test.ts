@@ -409,8 +409,7 @@ describe("machine: coalescing restarts", () => {
       ev.restart("control", 13),
     ]);
     // Only the first stops the app; the others are satisfied by the spawn that restart ends with,
-    // which loads the newest files anyway. (Until issue 10 they gave one more restart, which
-    // killed generation 2 mid-boot.)
+    // which loads the newest files anyway: one more restart would kill generation 2 mid-boot.
     expect(ofType(r.effects, "signal")).toHaveLength(1);
     for (const step of r.steps.slice(3)) expect(acts(step)).toEqual([]);
     for (const step of r.steps.slice(3)) expect(logs(step, "restart-coalesced")).toHaveLength(1);
@@ -792,7 +791,7 @@ describe("machine: draining (--listen with a TCP socket)", () => {
 
   it("restart requests during the drain are satisfied by the restart under way", () => {
     const r = feed([...DRAINING, ev.restart("signal", 11), ev.restart("watch", 12), ev.drained(1, 0, 15), ev.exited(100, sig("SIGTERM"), 20), ev.empty(21), ev.spawned(200, 30)], { policy: DRAIN });
-    // Until issue 10 these gave one more restart (a drain of generation 2 right after its spawn).
+    // One more restart would drain generation 2 right after its spawn.
     expect(stateOf(r.model, "running")).toMatchObject({ pid: 200, generation: 2 });
     expect(ofType(r.effects, "spawn")).toHaveLength(2);
   });
