@@ -152,7 +152,7 @@ describe("the socket path: only a provably dead socket is ever removed", () => {
     }
   });
 
-  it("a control socket path over 107 bytes: pidone and its client exit 2 with one line, no socket file anywhere", async () => {
+  it("a control socket path over 107 bytes: pidone and its clients (restart, status, receive) exit 2 with one line, no socket file anywhere", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "pidone-ctl-"));
     try {
       const long = path.join(dir, "s".repeat(120 - dir.length));
@@ -160,7 +160,11 @@ describe("the socket path: only a provably dead socket is ever removed", () => {
       expect(exit.code, p.output()).toBe(2);
       expect(p.stderr.trim()).toBe(`pidone: --control-socket: socket path ${long} is longer than 107 bytes`);
       expect(p.stdout.toString()).not.toContain("SPAWNED");
-      for (const [args, from] of [[["status", "--socket", long], "--socket"], [["restart"], "PIDONE_CONTROL_SOCKET"]] as const) {
+      const clients = [
+        [["status", "--socket", long], "--socket"], [["restart"], "PIDONE_CONTROL_SOCKET"],
+        [["receive", dir, "--socket", long], "--socket"], [["receive", dir], "PIDONE_CONTROL_SOCKET"],
+      ] as const;
+      for (const [args, from] of clients) {
         const r = await run(process.execPath, [BUNDLE, ...args], { env: { PIDONE_CONTROL_SOCKET: long } });
         expect(r.code, r.stderr).toBe(2);
         expect(r.stderr.trim()).toBe(`pidone: ${from}: socket path ${long} is longer than 107 bytes`);
