@@ -4,8 +4,9 @@ import type { BatchReport } from "./report.js";
 import type { Connection } from "./transport.js";
 import type { Entry } from "./tree.js";
 
-/** The first wait before reconnecting, and the longest. */
+/** The first wait before reconnecting. */
 export const BACKOFF_MIN_MS = 500;
+/** The longest wait before reconnecting. */
 export const BACKOFF_MAX_MS = 10_000;
 
 /** How a session ended (only --once ends one): the sender turns it into its exit code. */

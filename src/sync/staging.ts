@@ -102,6 +102,7 @@ export class Batch {
     return true;
   }
 
+  /** Stage a symlink under a temporary name beside its target. */
   symlink(rel: string, target: string): void {
     this.count();
     const temp = this.tempBeside(rel);
@@ -110,6 +111,7 @@ export class Batch {
     this.files++;
   }
 
+  /** Note a directory to make at commit (a non-directory there is replaced). */
   mkdir(rel: string): void {
     this.count();
     stageDir(this.root, rel, this.replaced);
@@ -117,6 +119,7 @@ export class Batch {
     this.replaced.add(rel);
   }
 
+  /** Note a path to delete at commit. */
   delete(rel: string): void {
     this.count();
     stageDir(this.root, rel, this.replaced);
@@ -124,6 +127,7 @@ export class Batch {
     this.replaced.add(rel);
   }
 
+  /** Note a mode change to make at commit. */
   chmod(rel: string, exec: boolean): void {
     this.count();
     stageDir(this.root, rel, this.replaced);
