@@ -38,6 +38,10 @@ describe("the sender's import graph is portable", () => {
     expect(bad).toEqual([]);
   });
 
+  it("the session's states and transitions (session-state.ts) pull in no module at all: types only", async () => {
+    expect(await inputsOf("src/sync/session-state.ts")).toEqual(["src/sync/session-state.ts"]);
+  });
+
   it("the check itself sees Linux-only modules where they are (supervise.ts pulls in src/sys)", async () => {
     const inputs = await inputsOf("src/supervise.ts");
     expect(inputs.some((i) => /^src\/sys\//.test(i))).toBe(true);
