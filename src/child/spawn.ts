@@ -5,7 +5,7 @@
 import type { ChildProcess } from "node:child_process";
 import { accessSync, constants as fsc, statSync } from "node:fs";
 import path from "node:path";
-import type { ExitStatus } from "../supervisor/events.js";
+import { fromNodeExit, type ExitStatus } from "../exit-status.js";
 import { direct, processWrap } from "../sys/process-wrap.js";
 import { execShim } from "./exec-shim.js";
 
@@ -108,7 +108,7 @@ function spawnWithChildProcess(
     handlers.onError(err.code ?? "UNKNOWN", describeSpawnError(command, err));
   });
   child.once("exit", (code, signal) => {
-    handlers.onExit(signal !== null ? { code: null, signal } : { code: code ?? 0, signal: null });
+    handlers.onExit(fromNodeExit(code, signal));
   });
   return child.pid ?? null;
 }

@@ -4,7 +4,7 @@
 // answer, not an error; the second is logged once per generation and the stop carries on.
 import { closeSync } from "node:fs";
 import { constants } from "node:os";
-import type { ExitStatus } from "../supervisor/events.js";
+import { decodeSiginfo, type ExitStatus } from "../exit-status.js";
 import type { ChildExit, Libc } from "../sys/libc.js";
 import { catchesSignal, directChildren, eachProcess, signalStanding, type ProcInfo, type SignalStanding } from "../sys/proc.js";
 
@@ -29,17 +29,9 @@ export function sendSignal(pid: number, signal: NodeJS.Signals | number): Delive
   }
 }
 
-/** The ExitStatus of a child from waitid's si_code and si_status (CLD_EXITED: an exit code;
- *  CLD_KILLED, CLD_DUMPED: a signal number). Null for a code that is not an exit. */
+/** The ExitStatus of a child reaped by waitid (null for a code that is not an end). */
 export function exitStatusOf(exit: ChildExit): ExitStatus | null {
-  if (exit.code === 1) return { code: exit.status, signal: null };
-  if (exit.code === 2 || exit.code === 3) return { code: null, signal: signalName(exit.status) };
-  return null;
-}
-
-function signalName(signo: number): string {
-  for (const [name, n] of Object.entries(constants.signals)) if (n === signo) return name;
-  return `SIG${signo}`;
+  return decodeSiginfo(exit.code, exit.status);
 }
 
 /** Job-control stops whose default action the kernel discards for an orphaned process group,

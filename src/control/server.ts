@@ -10,7 +10,7 @@ import type { Logger } from "pino";
 import type { Dispatch, StatusSnapshot } from "../supervisor/events.js";
 import { LineSplitter, MAX_LINE_BYTES, parseRequest, type ControlResponse, type LineEvent, type RestartWait, type StatusReport } from "./protocol.js";
 import { readinessProblem, type ReadinessChecks } from "../readiness.js";
-import { describeStatus } from "../exit-code.js";
+import { describeStatus } from "../exit-status.js";
 import { currentUid } from "../cli/control-socket-path.js";
 import { loadPeerCred, type PeerCred, type ReadPeerCred } from "../sys/peercred.js";
 import { net } from "../lazy-net.js";

@@ -9,8 +9,8 @@ import { existsSync } from "node:fs";
 import type { Logger } from "pino";
 import { ConfigError } from "../errors.js";
 import { plainSpawner, type SpawnHandlers, type Spawner, type SpawnVia } from "../child/spawn.js";
-import type { ExitStatus } from "../supervisor/events.js";
-import { loadWaitOne, signalName, type WaitOne } from "../sys/wait.js";
+import { describeStatus, fromNodeExit, signalName, type ExitStatus } from "../exit-status.js";
+import { loadWaitOne, type WaitOne } from "../sys/wait.js";
 import type { PythonCommand } from "./command.js";
 import { ownCode } from "./own-code.js";
 import ZYGOTE_SOURCE from "./zygote.py";
@@ -96,8 +96,8 @@ class Zygote {
     });
     this.proc.once("exit", (code, signal) => {
       this.alive = false;
-      this.status = signal !== null ? { code: null, signal } : { code: code ?? 0, signal: null };
-      if (!isReady) settle.reject(new Error(`${python.interpreter} exited (${describe(this.status)}) before it finished preloading`));
+      this.status = fromNodeExit(code, signal);
+      if (!isReady) settle.reject(new Error(`${python.interpreter} exited (${describeStatus(this.status)}) before it finished preloading`));
       for (const r of this.replies.splice(0)) r(null);
       this.onExit(this);
     });
@@ -141,7 +141,7 @@ class Zygote {
             break;
           case "exit": {
             const pid = Number(msg.pid);
-            const status: ExitStatus = typeof msg.signal === "number" ? { code: null, signal: signalName(msg.signal) } : { code: Number(msg.code), signal: null };
+            const status = zygoteExit(msg);
             const done = this.generations.get(pid);
             this.generations.delete(pid);
             done?.(status);
@@ -235,7 +235,7 @@ export class PreloadSpawner implements Spawner {
   start(handlers: SpawnHandlers & { onSpawned(pid: number): void }, via?: SpawnVia): void {
     const z = this.zygote;
     if (this.off !== null) return this.cold.start(handlers, via);
-    if (z === null || !z.alive) return this.startCold(handlers, via, { reason: "zygote-exited", ...(z?.status ? { status: describe(z.status) } : {}) });
+    if (z === null || !z.alive) return this.startCold(handlers, via, { reason: "zygote-exited", ...(z?.status ? { status: describeStatus(z.status) } : {}) });
     const fds = (via?.fds ?? []).map((fd) => this.opts.heldFds.indexOf(fd));
     if (fds.includes(-1)) return this.startCold(handlers, via, { reason: "unknown-descriptor" });
     const t0 = performance.now();
@@ -243,7 +243,7 @@ export class PreloadSpawner implements Spawner {
     // cold interpreter would now, so waiting for it is never slower.
     z.ready.then(
       () => z.fork(via?.env ?? process.env, fds, (reply) => {
-        if (reply === null) return this.startCold(handlers, via, { reason: "zygote-exited", ...(z.status ? { status: describe(z.status) } : {}) });
+        if (reply === null) return this.startCold(handlers, via, { reason: "zygote-exited", ...(z.status ? { status: describeStatus(z.status) } : {}) });
         if (reply.op === "stale") return this.startCold(handlers, via, { reason: "module-changed", file: reply.file });
         if (reply.op === "unsafe") return this.startCold(handlers, via, { reason: "threads", threads: reply.threads });
         z.generations.set(reply.pid, (status) => handlers.onExit(status));
@@ -290,7 +290,7 @@ export class PreloadSpawner implements Spawner {
     if (z.pid > 0) this.helpers.add(z.pid);
     z.onExit = () => {
       this.helpers.delete(z.pid);
-      if (this.zygote === z) this.opts.log.debug({ event: "preload-zygote-exited", pid: z.pid, status: z.status ? describe(z.status) : null });
+      if (this.zygote === z) this.opts.log.debug({ event: "preload-zygote-exited", pid: z.pid, status: z.status ? describeStatus(z.status) : null });
       // Its running generations were re-parented to pidone (PID 1 or subreaper): wait for them here.
       for (const [pid, done] of z.generations) this.orphans.set(pid, done);
       z.generations.clear();
@@ -325,6 +325,7 @@ export class PreloadSpawner implements Spawner {
   }
 }
 
-function describe(s: ExitStatus): string {
-  return s.signal !== null ? s.signal : `exit ${s.code}`;
+/** A generation's status as the zygote reports it: `signal` (a number) or `code`. */
+function zygoteExit(msg: Record<string, unknown>): ExitStatus {
+  return typeof msg.signal === "number" ? { code: null, signal: signalName(msg.signal) } : { code: Number(msg.code), signal: null };
 }

@@ -379,7 +379,7 @@ describe("never wrong, only sometimes cold", () => {
     p.signal("SIGUSR1");
     const second = await upAt(script, p, port, 2, 1);
     expect(second.warm).toBe(false);
-    expect(p.all("preload-cold")).toMatchObject([{ reason: "zygote-exited", status: "SIGKILL" }]);
+    expect(p.all("preload-cold")).toMatchObject([{ reason: "zygote-exited", status: "signal SIGKILL" }]);
     p.signal("SIGUSR1");
     expect((await upAt(script, p, port, 3, 1)).warm, p.output()).toBe(true);
   });
