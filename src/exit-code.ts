@@ -1,8 +1,9 @@
-// The only place that turns an outcome into pidone's exit status (tini's and dumb-init's convention).
+// Every exit code pidone's commands end with, in one place, and the only mapping from how the
+// supervisor ended to its code (tini's and dumb-init's convention). Only main.ts sets the code.
 import type { Outcome } from "./supervisor/events.js";
 import { CANNOT_EXECUTE, NOT_FOUND, spawnFailureCode, statusCode, signalNumber } from "./exit-status.js";
 
-/** Exit codes pidone uses for itself (documented in the README). */
+/** `pidone [options] -- command`: pidone's own codes (documented in the README); otherwise the app's. */
 export const EXIT = {
   /** pidone failed internally; the app was stopped first. */
   internalError: 1,
@@ -13,6 +14,15 @@ export const EXIT = {
   /** The command was not found. */
   notFound: NOT_FOUND,
 } as const;
+
+/** `pidone restart` and `pidone status` (documented in the README). */
+export const CLIENT_EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, timeout: 4 } as const;
+
+/** `pidone sync` (documented in the README). */
+export const SYNC_EXIT = { ok: 0, failed: 1, usage: 2, transport: 3 } as const;
+
+/** `pidone receive` (documented in the README). */
+export const RECEIVE_EXIT = { ok: 0, refused: 1, usage: 2, interrupted: 3 } as const;
 
 /** pidone's own exit code for how the supervisor ended. */
 export function exitCode(outcome: Outcome): number {

@@ -1,11 +1,9 @@
 // `pidone restart` and `pidone status`: a short-lived client of the running pidone's control socket.
 import net from "node:net";
+import { CLIENT_EXIT } from "../exit-code.js";
 import {
   LineSplitter, MAX_LINE_BYTES, parseResponse, type ControlRequest, type ControlResponse, type LineEvent, type StatusReport,
 } from "./protocol.js";
-
-/** Client exit codes (documented in the README). */
-export const CLIENT_EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, timeout: 4 } as const;
 
 /** Send one request and return the response, or a client-side failure. Reads at most one line
  *  of MAX_LINE_BYTES, validated by parseResponse; whatever follows it is ignored. */

@@ -5,7 +5,8 @@ import { parseDuration } from "../cli/config.js";
 import { currentUid, defaultControlSocket, fsProbe } from "../cli/control-socket-path.js";
 import { checkControlSocketPath } from "../cli/listen-address.js";
 import { releaseEarlySignals } from "../sources/signals.js";
-import { CLIENT_EXIT, formatStatus, request } from "./client.js";
+import { CLIENT_EXIT } from "../exit-code.js";
+import { formatStatus, request } from "./client.js";
 import { DEFAULT_RESTART_TIMEOUT_MS, MAX_RESTART_TIMEOUT_MS, type ControlRequest } from "./protocol.js";
 
 /** Run `pidone restart` or `pidone status`; returns the exit code (documented in the README). */

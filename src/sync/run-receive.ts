@@ -4,7 +4,8 @@
 import type { Invocation } from "../cli/program.js";
 import { parseDuration } from "../cli/config.js";
 import { releaseEarlySignals } from "../sources/signals.js";
-import { RECEIVE_EXIT, receive, resolveRemoteDir } from "./receiver.js";
+import { RECEIVE_EXIT } from "../exit-code.js";
+import { receive, resolveRemoteDir } from "./receiver.js";
 import { controlSocketPath, restartAndWatch, watchAfter } from "./restart.js";
 
 /** Run `pidone receive`; returns the exit code. */

@@ -12,9 +12,7 @@ import { applyToModel, atOrBelow, changePlan, orderOps, reconcilePlan, type Op }
 import { CHUNK, PROTOCOL_VERSION, TREE_CHUNK, escapes, type RestartOutcome } from "./protocol.js";
 import { hashFile, noEntry, scanTree, statEntry, type Entry } from "./tree.js";
 import { Connection, RemoteError, TransportError } from "./transport.js";
-
-/** Exit codes of `pidone sync` (documented in the README). */
-export const SYNC_EXIT = { ok: 0, failed: 1, usage: 2, transport: 3 } as const;
+import { SYNC_EXIT } from "../exit-code.js";
 
 /** `pidone sync`, judged at the edge (src/cli/program.ts). */
 export interface SyncOptions {

@@ -1,7 +1,7 @@
-// The only outcome -> number mapping: the app's code, 128 + signal
+// Every exit-code table, and the only outcome -> number mapping: the app's code, 128 + signal
 // number, 127/126 for commands that cannot be run, 1 for pidone's own failure.
 import { describe, expect, it } from "vitest";
-import { EXIT, exitCode } from "../../src/exit-code.js";
+import { CLIENT_EXIT, EXIT, RECEIVE_EXIT, SYNC_EXIT, exitCode } from "../../src/exit-code.js";
 import type { ExitStatus } from "../../src/exit-status.js";
 import type { Outcome } from "../../src/supervisor/events.js";
 
@@ -32,7 +32,10 @@ describe("exitCode", () => {
 });
 
 describe("the exit-code tables", () => {
-  it("pidone's own codes are the documented ones", () => {
+  it("each command's codes are the documented ones", () => {
     expect(EXIT).toEqual({ internalError: 1, usage: 2, cannotExecute: 126, notFound: 127 });
+    expect(CLIENT_EXIT).toEqual({ ok: 0, failed: 1, usage: 2, unreachable: 3, timeout: 4 });
+    expect(SYNC_EXIT).toEqual({ ok: 0, failed: 1, usage: 2, transport: 3 });
+    expect(RECEIVE_EXIT).toEqual({ ok: 0, refused: 1, usage: 2, interrupted: 3 });
   });
 });
