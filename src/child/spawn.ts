@@ -8,6 +8,7 @@ import path from "node:path";
 import { fromNodeExit, type ExitStatus } from "../exit-status.js";
 import { direct, processWrap } from "../sys/process-wrap.js";
 import { execShim } from "./exec-shim.js";
+import type { Collector } from "./tree.js";
 
 /** How to start the app when it is handed listening sockets (see child/handoff.ts). */
 export interface SpawnVia {
@@ -29,9 +30,9 @@ export interface SpawnHandlers {
 /** How each generation is started: the plain spawn below, or a fork of the preload zygote
  *  (src/preload/launcher.ts). The runner cannot tell them apart. */
 export interface Spawner {
-  /** Start one generation. Reports its pid through `onSpawned` (now or a little later), then
-   *  `onExit` once; or `onError` alone if it could not start. */
-  start(handlers: SpawnHandlers & { onSpawned(pid: number): void }, via?: SpawnVia): void;
+  /** Start one generation. Reports its pid through `onSpawned` (now or a little later), with who
+   *  collects its status (default: Node), then `onExit` once; or `onError` alone if it could not start. */
+  start(handlers: SpawnHandlers & { onSpawned(pid: number, collector?: Collector): void }, via?: SpawnVia): void;
   /** Pids of pidone's own helper processes (the zygote): not the app's, so never reaped, counted,
    *  swept or killed with it. */
   readonly helpers: ReadonlySet<number>;
