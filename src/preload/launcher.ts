@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
 import { ConfigError } from "../errors.js";
+import { LineSplitter } from "../line-splitter.js";
 import { plainSpawner, type Spawner, type SpawnVia } from "../child/spawn.js";
 import { describeStatus, fromNodeExit, signalName, type ExitStatus } from "../exit-status.js";
 import type { PythonCommand } from "./command.js";
@@ -103,21 +104,16 @@ class Zygote {
     if (!ctl) return;
     ctl.on("error", () => {}); // the zygote's exit tells what happened
     ctl.write(`${ZYGOTE_SOURCE}\0`);
-    let buf = "";
-    ctl.setEncoding("utf8");
-    ctl.on("data", (chunk: string) => {
-      buf += chunk;
-      if (buf.length > MAX_LINE) {
-        this.kill();
-        return;
-      }
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
+    const lines = new LineSplitter(MAX_LINE);
+    ctl.on("data", (chunk: Buffer) => {
+      for (const ev of lines.push(chunk)) {
+        if (ev.kind === "too-long") {
+          this.kill();
+          return;
+        }
         let msg: Record<string, unknown>;
         try {
-          msg = JSON.parse(line) as Record<string, unknown>;
+          msg = JSON.parse(ev.line) as Record<string, unknown>;
         } catch {
           continue;
         }
