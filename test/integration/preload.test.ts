@@ -384,14 +384,20 @@ describe("never wrong, only sometimes cold", () => {
     expect((await upAt(script, p, port, 3, 1)).warm, p.output()).toBe(true);
   });
 
-  it("a zygote that died: the running generation is still supervised; the next starts cold, the one after warm", async () => {
-    const { p, port } = await startServer(script);
-    const first = await upAt(script, p, port, 1, 1);
+  /** A warm first generation up, then its zygote SIGKILLed: the generation is pidone's child now. */
+  async function zygoteKilledUnder(s: Server): Promise<{ p: Pidone; port: number; first: { answer: Answer; warm: boolean } }> {
+    const { p, port } = await startServer(s);
+    const first = await upAt(s, p, port, 1, 1);
     expect(first.warm).toBe(true);
     const zygote = p.tree().find((x) => x.cmdline.includes("_pidone_zygote") && x.ppid === p.pid1);
     expect(zygote, formatProcs(p.tree())).toBeDefined();
     process.kill((zygote as { pid: number }).pid, "SIGKILL");
     await p.waitForEvent("preload-zygote-exited");
+    return { p, port, first };
+  }
+
+  it("a zygote that died: the running generation is still supervised; the next starts cold, the one after warm", async () => {
+    const { p, port, first } = await zygoteKilledUnder(script);
     // Its generation is now pidone's own child; its exit status still reaches the machine.
     p.signal("SIGUSR1");
     const exited = await p.waitForEvent("app-exited");
@@ -408,13 +414,7 @@ describe("never wrong, only sometimes cold", () => {
   });
 
   it("a zygote that died, then its generation killed by a signal: the signal reaches the machine, no zombie is left", async () => {
-    const { p, port } = await startServer(script);
-    const first = await upAt(script, p, port, 1, 1);
-    expect(first.warm).toBe(true);
-    const zygote = p.tree().find((x) => x.cmdline.includes("_pidone_zygote") && x.ppid === p.pid1);
-    expect(zygote, formatProcs(p.tree())).toBeDefined();
-    process.kill((zygote as { pid: number }).pid, "SIGKILL");
-    await p.waitForEvent("preload-zygote-exited");
+    const { p, port, first } = await zygoteKilledUnder(script);
     // The app reports its pid in pidone's namespace: signal it by its pid out here.
     const app = p.tree().find((x) => nsPid(x.pid) === first.answer.pid);
     expect(app, formatProcs(p.tree())).toBeDefined();
