@@ -1,45 +1,30 @@
-// The only place that turns an outcome into pidone's exit status (tini's and dumb-init's convention).
-import type { ExitStatus, Outcome } from "./supervisor/events.js";
+// Every exit code pidone's commands end with, in one place, and the only mapping from how the
+// supervisor ended to its code (tini's and dumb-init's convention). Only main.ts sets the code.
+import type { Outcome } from "./supervisor/events.js";
+import { CANNOT_EXECUTE, NOT_FOUND, spawnFailureCode, statusCode, signalNumber } from "./exit-status.js";
 
-/** Signal numbers for the names Node reports; kept here so this module stays pure. */
-const SIGNAL_NUMBERS: Record<string, number> = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8,
-  SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15,
-  SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22,
-  SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28, SIGIO: 29,
-  SIGPWR: 30, SIGSYS: 31,
-};
-
-/** Exit codes pidone uses for itself (documented in the README). */
+/** `pidone [options] -- command`: pidone's own codes (documented in the README); otherwise the app's. */
 export const EXIT = {
   /** pidone failed internally; the app was stopped first. */
   internalError: 1,
   /** Bad command line or environment; nothing was spawned. */
   usage: 2,
   /** The command exists but cannot be executed (EACCES, ENOEXEC, ...). */
-  cannotExecute: 126,
+  cannotExecute: CANNOT_EXECUTE,
   /** The command was not found. */
-  notFound: 127,
+  notFound: NOT_FOUND,
 } as const;
 
-/** Exit code of a command that could not be spawned, as a shell reports it. */
-export function spawnFailureCode(errno: string): number {
-  return errno === "ENOENT" || errno === "ENOTDIR" ? EXIT.notFound : EXIT.cannotExecute;
-}
+/** `pidone restart` and `pidone status` (documented in the README). */
+export const CLIENT_EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, timeout: 4 } as const;
 
-/** An app's status as a shell would report it: the code, or 128 + signal number. */
-export function statusCode(status: ExitStatus): number {
-  if (status.signal === null) return status.code;
-  return 128 + (SIGNAL_NUMBERS[status.signal] ?? 0);
-}
+/** `pidone sync` (documented in the README). */
+export const SYNC_EXIT = { ok: 0, failed: 1, usage: 2, transport: 3 } as const;
 
-/** Short human form of a status, for logs and `pidone status`. */
-export function describeStatus(status: ExitStatus | null): string | null {
-  if (status === null) return null;
-  return status.signal === null ? `exit ${status.code}` : `signal ${status.signal}`;
-}
+/** `pidone receive` (documented in the README). */
+export const RECEIVE_EXIT = { ok: 0, refused: 1, usage: 2, interrupted: 3 } as const;
 
-/** pidone's own exit code for how it ended. */
+/** pidone's own exit code for how the supervisor ended. */
 export function exitCode(outcome: Outcome): number {
   switch (outcome.kind) {
     case "app-exited":
@@ -50,7 +35,7 @@ export function exitCode(outcome: Outcome): number {
     case "stopped-idle":
       // Stopped while no app ran (during a crash backoff): report the app's last status, which is
       // the real story; with none, report the signal like an app that died of it.
-      return outcome.last ? statusCode(outcome.last) : statusCode({ code: null, signal: outcome.signal });
+      return outcome.last ? statusCode(outcome.last) : 128 + (signalNumber(outcome.signal) ?? 0);
     case "internal-error":
       return EXIT.internalError;
   }

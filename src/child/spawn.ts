@@ -5,9 +5,10 @@
 import type { ChildProcess } from "node:child_process";
 import { accessSync, constants as fsc, statSync } from "node:fs";
 import path from "node:path";
-import type { ExitStatus } from "../supervisor/events.js";
+import { fromNodeExit, type ExitStatus } from "../exit-status.js";
 import { direct, processWrap } from "../sys/process-wrap.js";
 import { execShim } from "./exec-shim.js";
+import type { Collector } from "./tree.js";
 
 /** How to start the app when it is handed listening sockets (see child/handoff.ts). */
 export interface SpawnVia {
@@ -29,9 +30,9 @@ export interface SpawnHandlers {
 /** How each generation is started: the plain spawn below, or a fork of the preload zygote
  *  (src/preload/launcher.ts). The runner cannot tell them apart. */
 export interface Spawner {
-  /** Start one generation. Reports its pid through `onSpawned` (now or a little later), then
-   *  `onExit` once; or `onError` alone if it could not start. */
-  start(handlers: SpawnHandlers & { onSpawned(pid: number): void }, via?: SpawnVia): void;
+  /** Start one generation. Reports its pid through `onSpawned` (now or a little later), with who
+   *  collects its status (default: Node), then `onExit` once; or `onError` alone if it could not start. */
+  start(handlers: SpawnHandlers & { onSpawned(pid: number, collector?: Collector): void }, via?: SpawnVia): void;
   /** Pids of pidone's own helper processes (the zygote): not the app's, so never reaped, counted,
    *  swept or killed with it. */
   readonly helpers: ReadonlySet<number>;
@@ -108,7 +109,7 @@ function spawnWithChildProcess(
     handlers.onError(err.code ?? "UNKNOWN", describeSpawnError(command, err));
   });
   child.once("exit", (code, signal) => {
-    handlers.onExit(signal !== null ? { code: null, signal } : { code: code ?? 0, signal: null });
+    handlers.onExit(fromNodeExit(code, signal));
   });
   return child.pid ?? null;
 }

@@ -1,10 +1,11 @@
-// The one owner of pidone's process tree: reaping (orphans only, never a child Node spawned),
+// The one owner of pidone's process tree: reaping (orphans, and a zygote's generation that outlived
+// its zygote; never a child Node spawned),
 // counting (is anything of the tree left?), signalling the app, and killing what it left behind,
 // under one errno policy: a process that is gone (ESRCH) or not ours to signal (EPERM) is an
 // answer, not an error; the second is logged once per generation and the stop carries on.
 import { closeSync } from "node:fs";
 import { constants } from "node:os";
-import type { ExitStatus } from "../supervisor/events.js";
+import { decodeSiginfo, type ExitStatus } from "../exit-status.js";
 import type { ChildExit, Libc } from "../sys/libc.js";
 import { catchesSignal, directChildren, eachProcess, signalStanding, type ProcInfo, type SignalStanding } from "../sys/proc.js";
 
@@ -29,17 +30,9 @@ export function sendSignal(pid: number, signal: NodeJS.Signals | number): Delive
   }
 }
 
-/** The ExitStatus of a child from waitid's si_code and si_status (CLD_EXITED: an exit code;
- *  CLD_KILLED, CLD_DUMPED: a signal number). Null for a code that is not an exit. */
+/** The ExitStatus of a child reaped by waitid (null for a code that is not an end). */
 export function exitStatusOf(exit: ChildExit): ExitStatus | null {
-  if (exit.code === 1) return { code: exit.status, signal: null };
-  if (exit.code === 2 || exit.code === 3) return { code: null, signal: signalName(exit.status) };
-  return null;
-}
-
-function signalName(signo: number): string {
-  for (const [name, n] of Object.entries(constants.signals)) if (n === signo) return name;
-  return `SIG${signo}`;
+  return decodeSiginfo(exit.code, exit.status);
 }
 
 /** Job-control stops whose default action the kernel discards for an orphaned process group,
@@ -77,12 +70,11 @@ export interface ReapResult {
   empty: boolean;
 }
 
-/** Who collects a child's exit status. Today every registered pid is one Node spawned, which
- *  libuv waits for by pid (so the tree must never reap it). A pid whose status the tree itself
- *  should report from its own waitid (a generation forked by a zygote and re-parented to
- *  pidone) would be a second kind here, `{ kind: "tree"; onExit(status) }`, handled where
- *  reap() meets it. */
-export type Collector = { kind: "node" };
+/** Who collects an app pid's exit status. "node": Node spawned it and libuv waits for it by pid,
+ *  so the tree never reaps it. "parent": its parent collects it (the --preload zygote that forked
+ *  it); should that parent die first, the pid is re-parented to pidone, and the tree reaps it
+ *  like an orphan and hands its status to `orphaned`. */
+export type Collector = { kind: "node" } | { kind: "parent"; orphaned(status: ExitStatus): void };
 
 /** Where warnings go (the runner's logger). */
 export interface TreeLog {
@@ -101,7 +93,7 @@ const PEEK_BATCH = 16;
 
 /** The process tree below pidone. */
 export class ProcessTree {
-  /** Pids someone else collects (Node: libuv's waitpid(pid)). Never reaped here. */
+  /** The app pids and who collects each: Node's are never reaped here. */
   private readonly collectors = new Map<number, Collector>();
   /** A pidfd per adopted app pid, where the kernel has them: signals then cannot hit a process
    *  that later reused the pid. */
@@ -124,8 +116,9 @@ export class ProcessTree {
     return directChildren().every((pid) => this.helpers.has(pid));
   }
 
-  /** Register a pid Node just spawned (the app): never reap it; open a pidfd for it. Called
-   *  synchronously after spawn, before any SIGCHLD can be handled, so the pid is still ours. */
+  /** Register an app pid just started, and who collects it; open a pidfd for it. Called
+   *  synchronously after the spawn (or the zygote's reply), before any SIGCHLD can be handled,
+   *  so the pid is still that process. */
   adopt(pid: number, collector: Collector = { kind: "node" }): void {
     this.collectors.set(pid, collector);
     this.deniedWarned = false;
@@ -150,13 +143,21 @@ export class ProcessTree {
     }
   }
 
-  /** Reap every zombie child nobody else collects. Cheap per SIGCHLD: waitid(WNOWAIT) names a
-   *  zombie without reaping it, so each orphan costs two calls and no /proc read. Only when the
-   *  zombie it names is Node's own (libuv has not collected it yet, and WNOWAIT would keep naming
-   *  it), or when many exited at once, does this read pidone's children list instead. Loops:
-   *  SIGCHLDs coalesce. */
+  /** Reap every zombie child Node does not collect: orphans, and generations whose zygote died
+   *  (their status goes to their collector once the pass is over, so nothing it sets off runs
+   *  inside it). Cheap per SIGCHLD: waitid(WNOWAIT) names a zombie without reaping it, so each
+   *  orphan costs two calls and no /proc read. Only when the zombie it names is Node's own
+   *  (libuv has not collected it yet, and WNOWAIT would keep naming it), or when many exited at
+   *  once, does this read pidone's children list instead. Loops: SIGCHLDs coalesce. */
   reap(): ReapResult {
     const reaped: number[] = [];
+    const statuses: (() => void)[] = [];
+    const result = this.reapPass(reaped, statuses);
+    for (const report of statuses) report();
+    return result;
+  }
+
+  private reapPass(reaped: number[], statuses: (() => void)[]): ReapResult {
     const libc = this.libc();
     if (libc === null) return { reaped, empty: this.empty() };
     while (reaped.length < PEEK_BATCH) {
@@ -164,20 +165,20 @@ export class ProcessTree {
       if (pid === -10 /* ECHILD */) return { reaped, empty: true };
       // Living children only: none of the app's if the helpers are all there is.
       if (pid === 0) return { reaped, empty: this.helpers.size > 0 && this.empty() };
-      if (pid < 0 || this.collectors.has(pid) || this.helpers.has(pid)) break;
-      if (libc.reap(pid) === null) break; // named but not reapable: should not happen
+      if (pid < 0 || !this.ours(pid)) break;
+      if (!this.reapOne(libc, pid, statuses)) break; // named but not reapable: should not happen
       reaped.push(pid);
     }
-    return this.reapByList(libc, reaped);
+    return this.reapByList(libc, reaped, statuses);
   }
 
-  /** The slow path: reap each listed child nobody else collects. */
-  private reapByList(libc: Libc, reaped: number[]): ReapResult {
+  /** The slow path: reap each listed child Node does not collect. */
+  private reapByList(libc: Libc, reaped: number[], statuses: (() => void)[]): ReapResult {
     for (let pass = 0; pass < 64; pass++) {
       let found = 0;
       for (const pid of directChildren()) {
-        if (this.collectors.has(pid) || this.helpers.has(pid)) continue;
-        if (libc.reap(pid) !== null) {
+        if (!this.ours(pid)) continue;
+        if (this.reapOne(libc, pid, statuses)) {
           reaped.push(pid);
           found++;
         }
@@ -185,6 +186,26 @@ export class ProcessTree {
       if (found === 0) break;
     }
     return { reaped, empty: this.empty() };
+  }
+
+  /** A child of pidone the tree reaps: not a helper, not one Node collects. */
+  private ours(pid: number): boolean {
+    return !this.helpers.has(pid) && this.collectors.get(pid)?.kind !== "node";
+  }
+
+  /** Reap `pid` if it is a zombie; a generation whose zygote died has its status queued for its
+   *  collector, and its pid is released (it is free for reuse). */
+  private reapOne(libc: Libc, pid: number, statuses: (() => void)[]): boolean {
+    const exit = libc.reap(pid);
+    if (exit === null) return false;
+    const c = this.collectors.get(pid);
+    if (c?.kind === "parent") {
+      this.release(pid);
+      // waitid(WEXITED) reports only ends, so the status always decodes.
+      const status = exitStatusOf(exit) as ExitStatus;
+      statuses.push(() => c.orphaned(status));
+    }
+    return true;
   }
 
   /** Signal the app: its whole process group (the default), or only the direct child. The group

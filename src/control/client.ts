@@ -1,11 +1,8 @@
 // `pidone restart` and `pidone status`: a short-lived client of the running pidone's control socket.
 import net from "node:net";
-import {
-  LineSplitter, MAX_LINE_BYTES, parseResponse, type ControlRequest, type ControlResponse, type LineEvent, type StatusReport,
-} from "./protocol.js";
-
-/** Client exit codes (documented in the README). */
-export const CLIENT_EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, timeout: 4 } as const;
+import { CLIENT_EXIT } from "../exit-code.js";
+import { LineSplitter, type LineEvent } from "../line-splitter.js";
+import { MAX_LINE_BYTES, parseResponse, type ControlRequest, type ControlResponse, type StatusReport } from "./protocol.js";
 
 /** Send one request and return the response, or a client-side failure. Reads at most one line
  *  of MAX_LINE_BYTES, validated by parseResponse; whatever follows it is ignored. */
@@ -21,7 +18,7 @@ export function request(socketPath: string, req: ControlRequest, timeoutMs: numb
       resolve(r);
     };
     const timer = setTimeout(() => done({ code: CLIENT_EXIT.timeout, error: `no answer from pidone on ${socketPath} within ${timeoutMs} ms` }), timeoutMs);
-    const lines = new LineSplitter();
+    const lines = new LineSplitter(MAX_LINE_BYTES);
     const onEvents = (events: LineEvent[]) => {
       const ev = events[0];
       if (ev === undefined) return;

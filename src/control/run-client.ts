@@ -4,7 +4,8 @@ import { ConfigError } from "../errors.js";
 import { parseDuration } from "../cli/config.js";
 import { controlSocketPath } from "../cli/control-socket-path.js";
 import { releaseEarlySignals } from "../boot/release-early-signals.js";
-import { CLIENT_EXIT, formatStatus, request } from "./client.js";
+import { CLIENT_EXIT } from "../exit-code.js";
+import { formatStatus, request } from "./client.js";
 import { DEFAULT_RESTART_TIMEOUT_MS, MAX_RESTART_TIMEOUT_MS, type ControlRequest } from "./protocol.js";
 
 /** Run `pidone restart` or `pidone status`; returns the exit code (documented in the README). */

@@ -8,9 +8,10 @@ import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from "node:fs
 import path from "node:path";
 import type { Logger } from "pino";
 import type { Dispatch, StatusSnapshot } from "../supervisor/events.js";
-import { LineSplitter, MAX_LINE_BYTES, parseRequest, type ControlResponse, type LineEvent, type RestartWait } from "./protocol.js";
+import { LineSplitter, type LineEvent } from "../line-splitter.js";
+import { MAX_LINE_BYTES, parseRequest, type ControlResponse, type RestartWait } from "./protocol.js";
 import { readinessProblem, type ReadinessChecks } from "../readiness.js";
-import { describeStatus } from "../exit-code.js";
+import { describeStatus } from "../exit-status.js";
 import { report } from "./status-report.js";
 import { currentUid } from "../cli/control-socket-path.js";
 import { loadPeerCred, type PeerCred, type ReadPeerCred } from "../sys/peercred.js";
@@ -247,7 +248,7 @@ function serve(conn: Socket, ctx: Ctx): void {
     return reply({ ok: false, error: `permission denied: uid ${cred.uid} is neither pidone's user (uid ${ctx.uid}) nor root` });
   }
 
-  const lines = new LineSplitter();
+  const lines = new LineSplitter(MAX_LINE_BYTES);
   const take = (events: LineEvent[]) => {
     for (const ev of events) {
       if (phase !== "reading") return;

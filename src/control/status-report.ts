@@ -2,7 +2,7 @@
 // built in one place from the supervisor's snapshot.
 import type { StatusSnapshot } from "../supervisor/events.js";
 import type { StatusReport } from "./protocol.js";
-import { describeStatus } from "../exit-code.js";
+import { describeStatus } from "../exit-status.js";
 
 /** Build the report `pidone status` prints and GET /status answers. */
 export function report(s: StatusSnapshot, now: number): StatusReport {

@@ -1,16 +1,15 @@
 // --preload: a zygote interpreter that imported the heavy third-party modules once, and forks
 // each app generation from itself (src/preload/zygote.py). To the runner this is only another
 // Spawner: a generation's pid comes a little later, and its exit status comes from the zygote,
-// whose child it is. Whenever the zygote cannot be trusted (a module changed on disk, a thread
+// whose child it is (or, if the zygote dies first, from the process tree, which then reaps it). Whenever the zygote cannot be trusted (a module changed on disk, a thread
 // appeared, it died), that generation starts cold, with one log line, and a fresh zygote is made
 // in the background for the next one.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import type { Logger } from "pino";
 import { ConfigError } from "../errors.js";
-import { plainSpawner, type SpawnHandlers, type Spawner, type SpawnVia } from "../child/spawn.js";
-import type { ExitStatus } from "../supervisor/events.js";
-import { loadWaitOne, signalName, type WaitOne } from "../sys/wait.js";
+import { LineSplitter } from "../line-splitter.js";
+import { plainSpawner, type Spawner, type SpawnVia } from "../child/spawn.js";
+import { describeStatus, fromNodeExit, signalName, type ExitStatus } from "../exit-status.js";
 import type { PythonCommand } from "./command.js";
 import { ownCode } from "./own-code.js";
 import ZYGOTE_SOURCE from "./zygote.py";
@@ -70,7 +69,7 @@ class Zygote {
   alive = true;
   status: ExitStatus | null = null;
   private readonly replies: ((r: Reply | null) => void)[] = [];
-  /** Generations it forked that still run: their exit comes through it. */
+  /** Generations it forked whose exit it has not reported yet (it reports each, unless it dies first). */
   readonly generations = new Map<number, (s: ExitStatus) => void>();
   onExit: (z: Zygote) => void = () => {};
 
@@ -96,8 +95,8 @@ class Zygote {
     });
     this.proc.once("exit", (code, signal) => {
       this.alive = false;
-      this.status = signal !== null ? { code: null, signal } : { code: code ?? 0, signal: null };
-      if (!isReady) settle.reject(new Error(`${python.interpreter} exited (${describe(this.status)}) before it finished preloading`));
+      this.status = fromNodeExit(code, signal);
+      if (!isReady) settle.reject(new Error(`${python.interpreter} exited (${describeStatus(this.status)}) before it finished preloading`));
       for (const r of this.replies.splice(0)) r(null);
       this.onExit(this);
     });
@@ -105,21 +104,16 @@ class Zygote {
     if (!ctl) return;
     ctl.on("error", () => {}); // the zygote's exit tells what happened
     ctl.write(`${ZYGOTE_SOURCE}\0`);
-    let buf = "";
-    ctl.setEncoding("utf8");
-    ctl.on("data", (chunk: string) => {
-      buf += chunk;
-      if (buf.length > MAX_LINE) {
-        this.kill();
-        return;
-      }
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
+    const lines = new LineSplitter(MAX_LINE);
+    ctl.on("data", (chunk: Buffer) => {
+      for (const ev of lines.push(chunk)) {
+        if (ev.kind === "too-long") {
+          this.kill();
+          return;
+        }
         let msg: Record<string, unknown>;
         try {
-          msg = JSON.parse(line) as Record<string, unknown>;
+          msg = JSON.parse(ev.line) as Record<string, unknown>;
         } catch {
           continue;
         }
@@ -141,7 +135,7 @@ class Zygote {
             break;
           case "exit": {
             const pid = Number(msg.pid);
-            const status: ExitStatus = typeof msg.signal === "number" ? { code: null, signal: signalName(msg.signal) } : { code: Number(msg.code), signal: null };
+            const status = zygoteExit(msg);
             const done = this.generations.get(pid);
             this.generations.delete(pid);
             done?.(status);
@@ -208,16 +202,14 @@ function ownCodeMessage(own: { module: string; file: string; dir: string }): str
   return `--preload: module '${own.module}' is the app's own code (${own.file} is under ${own.dir}); preload third-party libraries only`;
 }
 
+type StartHandlers = Parameters<Spawner["start"]>[0];
+
 /** Starts generations as forks of the zygote, or cold when it cannot be trusted. */
 export class PreloadSpawner implements Spawner {
   readonly helpers = new Set<number>();
   private zygote: Zygote | null = null;
   private off: string | null = null;
   private readonly cold: Spawner;
-  /** Generations whose zygote died under them: now pidone's own children, waited for here. */
-  private readonly orphans = new Map<number, (s: ExitStatus) => void>();
-  private waitOne: WaitOne | null = null;
-  private orphanTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: PreloadOptions, first: Zygote) {
     this.cold = plainSpawner(opts.command, opts.args, opts.terminal);
@@ -232,10 +224,10 @@ export class PreloadSpawner implements Spawner {
     this.opts.log.warn({ event: "preload-off", reason, ...fields, note: "every generation starts cold" });
   }
 
-  start(handlers: SpawnHandlers & { onSpawned(pid: number): void }, via?: SpawnVia): void {
+  start(handlers: StartHandlers, via?: SpawnVia): void {
     const z = this.zygote;
     if (this.off !== null) return this.cold.start(handlers, via);
-    if (z === null || !z.alive) return this.startCold(handlers, via, { reason: "zygote-exited", ...(z?.status ? { status: describe(z.status) } : {}) });
+    if (z === null || !z.alive) return this.startCold(handlers, via, { reason: "zygote-exited", ...(z?.status ? { status: describeStatus(z.status) } : {}) });
     const fds = (via?.fds ?? []).map((fd) => this.opts.heldFds.indexOf(fd));
     if (fds.includes(-1)) return this.startCold(handlers, via, { reason: "unknown-descriptor" });
     const t0 = performance.now();
@@ -243,12 +235,20 @@ export class PreloadSpawner implements Spawner {
     // cold interpreter would now, so waiting for it is never slower.
     z.ready.then(
       () => z.fork(via?.env ?? process.env, fds, (reply) => {
-        if (reply === null) return this.startCold(handlers, via, { reason: "zygote-exited", ...(z.status ? { status: describe(z.status) } : {}) });
+        if (reply === null) return this.startCold(handlers, via, { reason: "zygote-exited", ...(z.status ? { status: describeStatus(z.status) } : {}) });
         if (reply.op === "stale") return this.startCold(handlers, via, { reason: "module-changed", file: reply.file });
         if (reply.op === "unsafe") return this.startCold(handlers, via, { reason: "threads", threads: reply.threads });
-        z.generations.set(reply.pid, (status) => handlers.onExit(status));
+        // Its status comes once: from the zygote, or from the process tree if the zygote died first.
+        let ended = false;
+        const done = (status: ExitStatus) => {
+          if (ended) return;
+          ended = true;
+          z.generations.delete(reply.pid);
+          handlers.onExit(status);
+        };
+        z.generations.set(reply.pid, done);
         this.opts.log.debug({ event: "preload-forked", pid: reply.pid, zygote: z.pid, ms: Math.round((performance.now() - t0) * 100) / 100, checkMs: reply.checkMs, forkMs: reply.forkMs });
-        handlers.onSpawned(reply.pid);
+        handlers.onSpawned(reply.pid, { kind: "parent", orphaned: done });
       }),
       (err: Error) => this.startCold(handlers, via, { reason: "preload-failed", error: err.message }),
     );
@@ -258,11 +258,10 @@ export class PreloadSpawner implements Spawner {
   close(): void {
     this.zygote?.kill();
     this.zygote = null;
-    if (this.orphanTimer) clearInterval(this.orphanTimer);
   }
 
   /** This generation starts cold (one log line says why); a fresh zygote is made meanwhile. */
-  private startCold(handlers: SpawnHandlers & { onSpawned(pid: number): void }, via: SpawnVia | undefined, why: Record<string, unknown>): void {
+  private startCold(handlers: StartHandlers, via: SpawnVia | undefined, why: Record<string, unknown>): void {
     this.opts.log.info({ event: "preload-cold", ...why });
     this.cold.start(handlers, via);
     if (this.off !== null) return;
@@ -290,41 +289,15 @@ export class PreloadSpawner implements Spawner {
     if (z.pid > 0) this.helpers.add(z.pid);
     z.onExit = () => {
       this.helpers.delete(z.pid);
-      if (this.zygote === z) this.opts.log.debug({ event: "preload-zygote-exited", pid: z.pid, status: z.status ? describe(z.status) : null });
-      // Its running generations were re-parented to pidone (PID 1 or subreaper): wait for them here.
-      for (const [pid, done] of z.generations) this.orphans.set(pid, done);
-      z.generations.clear();
-      if (this.orphans.size > 0) this.watchOrphans();
+      if (this.zygote === z) this.opts.log.debug({ event: "preload-zygote-exited", pid: z.pid, status: z.status ? describeStatus(z.status) : null });
+      // Its running generations were re-parented to pidone (PID 1 or subreaper): the process tree
+      // reaps them and reports their status (child/tree.ts). z.generations stays: an exit the
+      // zygote reported before it died may still be read from its pipe.
     };
-  }
-
-  private watchOrphans(): void {
-    try {
-      this.waitOne ??= loadWaitOne();
-    } catch (err) {
-      this.opts.log.error({ event: "preload-orphan-unwaitable", pids: [...this.orphans.keys()], error: (err as Error).message });
-      return;
-    }
-    const check = () => {
-      for (const [pid, done] of this.orphans) {
-        const r = (this.waitOne as WaitOne)(pid);
-        if (r === null) continue;
-        if (r === "gone" && existsSync(`/proc/${pid}`)) continue; // not ours (no subreaper): wait until it is gone
-        this.orphans.delete(pid);
-        if (r === "gone") this.opts.log.warn({ event: "preload-status-lost", pid, reason: "its zygote died and it was not re-parented to pidone" });
-        done(r === "gone" ? { code: null, signal: "SIGKILL" } : r);
-      }
-      if (this.orphans.size === 0 && this.orphanTimer) {
-        clearInterval(this.orphanTimer);
-        this.orphanTimer = null;
-      }
-    };
-    check();
-    // Bounded polling, only while such an orphan lives: SIGCHLD handlers are the runner's.
-    if (this.orphans.size > 0 && !this.orphanTimer) this.orphanTimer = setInterval(check, 50);
   }
 }
 
-function describe(s: ExitStatus): string {
-  return s.signal !== null ? s.signal : `exit ${s.code}`;
+/** A generation's status as the zygote reports it: `signal` (a number) or `code`. */
+function zygoteExit(msg: Record<string, unknown>): ExitStatus {
+  return typeof msg.signal === "number" ? { code: null, signal: signalName(msg.signal) } : { code: Number(msg.code), signal: null };
 }

@@ -1,9 +1,7 @@
 // The vocabulary shared by every part of pidone: what can happen to the app (events),
 // and what the supervisor asks the outside world to do about it (effects).
 // Pure types only: no node:* imports, so the state machine stays testable without processes.
-
-/** How a process ended: an exit code, or the name of the signal that killed it. */
-export type ExitStatus = { code: number; signal: null } | { code: null; signal: string };
+import type { ExitStatus } from "../exit-status.js";
 
 /** Where a restart request came from; logged with every restart. */
 export type RestartSource = "signal" | "trigger-file" | "watch" | "control" | "crash";

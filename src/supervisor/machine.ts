@@ -1,9 +1,9 @@
 // The one state machine that owns the app's lifecycle: transition(model, event) -> {model, effects}.
 // Pure: no I/O, no clocks (time comes in on events), no node:* imports. Every restart source,
 // every signal and every child exit arrives here as an Event; the runner carries out the Effects.
-import type { Effect, Event, ExitStatus, Outcome } from "./events.js";
+import type { Effect, Event, Outcome } from "./events.js";
 import type { Context, Model, Policy, Request, RestartInfo, Retiring, State, Then } from "./state.js";
-import { describeStatus, spawnFailureCode } from "../exit-code.js";
+import { describeStatus, spawnFailureCode, type ExitStatus } from "../exit-status.js";
 
 /** Result of one transition. */
 export interface Step {

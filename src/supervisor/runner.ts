@@ -217,9 +217,9 @@ export class Runner {
     const via = handoff ? (next && readiness ? handoff.spawnNextVia(readiness) : handoff.spawnVia()) : undefined;
     let pidRef = -1;
     this.spawner.start({
-      onSpawned: (pid) => {
+      onSpawned: (pid, collector) => {
         pidRef = pid;
-        this.tree.adopt(pid);
+        this.tree.adopt(pid, collector);
         this.dispatch({ type: "spawned", pid, at: now() });
       },
       onExit: (status) => {

@@ -1,6 +1,7 @@
 // The supervisor's state: a discriminated union whose data belongs to the state it describes,
 // plus the few counters that outlive any one state (the context).
-import type { ExitStatus, Outcome, RestartFailure, RestartSource } from "./events.js";
+import type { Outcome, RestartFailure, RestartSource } from "./events.js";
+import type { ExitStatus } from "../exit-status.js";
 
 /** What a restart was asked for by. A request that arrives before the next generation is spawned
  *  is satisfied by that spawn; one that arrives while a generation is starting waits as

@@ -12,9 +12,7 @@ import {
 import { Batch, dropFile, type OpenFile } from "./staging.js";
 import { hashOne, listTree } from "./remote-tree.js";
 import { SKIP_DIRS } from "./ignore-rules.js";
-
-/** Exit codes of `pidone receive` (documented in the README). */
-export const RECEIVE_EXIT = { ok: 0, refused: 1, usage: 2, interrupted: 3 } as const;
+import { RECEIVE_EXIT } from "../exit-code.js";
 
 /** What `pidone receive` needs besides its stream. */
 export interface ReceiveOptions {

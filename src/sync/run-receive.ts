@@ -5,7 +5,8 @@ import type { Invocation } from "../cli/program.js";
 import { parseDuration } from "../cli/config.js";
 import { controlSocketPath } from "../cli/control-socket-path.js";
 import { releaseEarlySignals } from "../boot/release-early-signals.js";
-import { RECEIVE_EXIT, receive, resolveRemoteDir } from "./receiver.js";
+import { RECEIVE_EXIT } from "../exit-code.js";
+import { receive, resolveRemoteDir } from "./receiver.js";
 import { restartAndWatch, watchAfter } from "./restart.js";
 
 /** Run `pidone receive`; returns the exit code. */

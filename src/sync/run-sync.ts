@@ -1,6 +1,7 @@
 // `pidone sync` as a command: judge the options once, then run the sender.
 import type { Invocation } from "../cli/program.js";
-import { runSync, SYNC_EXIT } from "./sender.js";
+import { SYNC_EXIT } from "../exit-code.js";
+import { runSync } from "./sender.js";
 import { splitCommand } from "./transport.js";
 import { parseDuration } from "../cli/config.js";
 import { releaseEarlySignals } from "../boot/release-early-signals.js";

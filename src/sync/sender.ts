@@ -17,9 +17,7 @@ import { Reporter } from "./report.js";
 import { runSession } from "./session.js";
 import { statEntry } from "./tree.js";
 import { UnreadablePaths } from "./unreadable.js";
-
-/** Exit codes of `pidone sync` (documented in the README). */
-export const SYNC_EXIT = { ok: 0, failed: 1, usage: 2, transport: 3 } as const;
+import { SYNC_EXIT } from "../exit-code.js";
 
 /** `pidone sync`, judged at the edge (src/cli/program.ts). */
 export interface SyncOptions {

@@ -14,6 +14,7 @@
 // otherwise cut the string at) as child_process does.
 import { getSystemErrorName } from "node:util";
 import { quietBinding } from "./binding.js";
+import { fromNodeExit, type ExitStatus } from "../exit-status.js";
 
 /** What process_wrap's Process is, as far as pidone uses it. */
 interface ProcessHandle {
@@ -31,8 +32,6 @@ interface ProcessHandle {
 }
 type ProcessCtor = new () => ProcessHandle;
 
-/** How a started process ends: an exit status, or the signal that killed it. */
-export type DirectExit = { code: number; signal: null } | { code: null; signal: NodeJS.Signals };
 
 /** A process started, with its pid; or an error code (ENOENT, EACCES, ...) and its message. */
 export type DirectResult = { pid: number } | { errno: string; message: string };
@@ -53,7 +52,7 @@ export function processWrap(): ProcessCtor | null {
  *  `detached`. `onExit` is called once when it ends. Needs processWrap() to be non-null. */
 export function direct(
   Process: ProcessCtor, file: string, args: readonly string[], env: NodeJS.ProcessEnv, fds: readonly number[], detached: boolean,
-  onExit: (exit: DirectExit) => void,
+  onExit: (exit: ExitStatus) => void,
 ): DirectResult {
   const envPairs: string[] = [];
   for (const [k, v] of Object.entries(env)) if (v !== undefined) envPairs.push(`${k}=${v}`);
@@ -62,7 +61,7 @@ export function direct(
   const handle = new Process();
   handle.onexit = (exitStatus, termSignal) => {
     handle.close();
-    onExit(termSignal ? { code: null, signal: termSignal as NodeJS.Signals } : { code: exitStatus, signal: null });
+    onExit(fromNodeExit(exitStatus, termSignal));
   };
   let err: number;
   try {

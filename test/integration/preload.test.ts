@@ -5,7 +5,7 @@
 // module changed on disk, or a zygote that died, gives one cold generation, then warm ones again.
 // "Warm" is read from pidone's debug log: `preload-forked` names the pid the zygote forked.
 import { afterEach, describe, expect, it } from "vitest";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { BUNDLE, FIXTURES, cleanupAll, run, runPidone, startPidone, type LogEvent, type Pidone } from "../helpers/pidone.js";
 import { answerFrom, formatProcs, freePort } from "../helpers/http.js";
@@ -379,23 +379,31 @@ describe("never wrong, only sometimes cold", () => {
     p.signal("SIGUSR1");
     const second = await upAt(script, p, port, 2, 1);
     expect(second.warm).toBe(false);
-    expect(p.all("preload-cold")).toMatchObject([{ reason: "zygote-exited", status: "SIGKILL" }]);
+    expect(p.all("preload-cold")).toMatchObject([{ reason: "zygote-exited", status: "signal SIGKILL" }]);
     p.signal("SIGUSR1");
     expect((await upAt(script, p, port, 3, 1)).warm, p.output()).toBe(true);
   });
 
-  it("a zygote that died: the running generation is still supervised; the next starts cold, the one after warm", async () => {
-    const { p, port } = await startServer(script);
-    const first = await upAt(script, p, port, 1, 1);
+  /** A warm first generation up, then its zygote SIGKILLed: the generation is pidone's child now. */
+  async function zygoteKilledUnder(s: Server): Promise<{ p: Pidone; port: number; first: { answer: Answer; warm: boolean } }> {
+    const { p, port } = await startServer(s);
+    const first = await upAt(s, p, port, 1, 1);
     expect(first.warm).toBe(true);
     const zygote = p.tree().find((x) => x.cmdline.includes("_pidone_zygote") && x.ppid === p.pid1);
     expect(zygote, formatProcs(p.tree())).toBeDefined();
     process.kill((zygote as { pid: number }).pid, "SIGKILL");
     await p.waitForEvent("preload-zygote-exited");
+    return { p, port, first };
+  }
+
+  it("a zygote that died: the running generation is still supervised; the next starts cold, the one after warm", async () => {
+    const { p, port, first } = await zygoteKilledUnder(script);
     // Its generation is now pidone's own child; its exit status still reaches the machine.
     p.signal("SIGUSR1");
     const exited = await p.waitForEvent("app-exited");
     expect(exited).toMatchObject({ pid: first.answer.pid, status: "exit 3" });
+    // pidone's one reaper (child/tree.ts) collected it.
+    await p.waitForEvent("reaped", (e: LogEvent) => (e.pids as number[]).includes(first.answer.pid));
     const second = await upAt(script, p, port, 2, 1);
     expect(second.warm).toBe(false);
     expect(p.all("preload-cold")).toMatchObject([{ reason: "zygote-exited" }]);
@@ -404,7 +412,31 @@ describe("never wrong, only sometimes cold", () => {
     p.signal("SIGTERM");
     expect(await p.waitExit(UP_MS)).toEqual({ code: 3, signal: null });
   });
+
+  it("a zygote that died, then its generation killed by a signal: the signal reaches the machine, no zombie is left", async () => {
+    const { p, port, first } = await zygoteKilledUnder(script);
+    // The app reports its pid in pidone's namespace: signal it by its pid out here.
+    const app = p.tree().find((x) => nsPid(x.pid) === first.answer.pid);
+    expect(app, formatProcs(p.tree())).toBeDefined();
+    process.kill((app as { pid: number }).pid, "SIGKILL");
+    const exited = await p.waitForEvent("app-exited");
+    expect(exited, p.output()).toMatchObject({ pid: first.answer.pid, status: "signal SIGKILL" });
+    await p.waitForEvent("reaped", (e: LogEvent) => (e.pids as number[]).includes(first.answer.pid));
+    expect(zombies(p.pid1), formatProcs(p.tree())).toEqual([]);
+    p.signal("SIGTERM");
+    await p.waitExit(UP_MS);
+  });
 });
+
+/** The pid of host process `pid` in the innermost PID namespace it is in (NSpid's last field). */
+function nsPid(pid: number): number | null {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("NSpid:"));
+    return line === undefined ? null : Number(line.trim().split(/\s+/).at(-1));
+  } catch {
+    return null; // gone meanwhile
+  }
+}
 
 describe("with a terminal (a real pty, test/fixtures/pty-run.py)", () => {
   it("a warm generation gets the terminal as a cold one does: its own group, the foreground, ^C to the app", async () => {

@@ -9,7 +9,8 @@ import net from "node:net";
 import path from "node:path";
 import { FIXTURES, cleanupAll, startPidone, type Pidone } from "../helpers/pidone.js";
 import { exchange, fdCount, oneLine, rssBytes } from "../helpers/control.js";
-import { LineSplitter, parseRequest } from "../../src/control/protocol.js";
+import { LineSplitter } from "../../src/line-splitter.js";
+import { MAX_LINE_BYTES, parseRequest } from "../../src/control/protocol.js";
 
 const MB = 1024 * 1024;
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
@@ -77,7 +78,7 @@ const chunked = input.chain((b) => fc.array(fc.nat(b.length), { maxLength: 8 }).
 
 /** Would pidone take this as a restart request? (Those would legitimately replace the app.) */
 function isRestart(chunks: Buffer[]): boolean {
-  const s = new LineSplitter();
+  const s = new LineSplitter(MAX_LINE_BYTES);
   const first = [...chunks.flatMap((c) => s.push(c)), ...s.end()][0];
   if (first?.kind !== "line") return false;
   const r = parseRequest(first.line);

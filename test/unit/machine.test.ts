@@ -5,7 +5,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { transition } from "../../src/supervisor/machine.js";
 import { initialModel, type Model, type Policy } from "../../src/supervisor/state.js";
-import type { Effect, Event, ExitStatus, RestartSource, TimerName } from "../../src/supervisor/events.js";
+import type { Effect, Event, RestartSource, TimerName } from "../../src/supervisor/events.js";
+import type { ExitStatus } from "../../src/exit-status.js";
 import { exitCode } from "../../src/exit-code.js";
 
 const POLICY: Policy = {

@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { FrameDecoder, PROTOCOL_VERSION, encodeFrame, type RestartOutcome } from "../../src/sync/protocol.js";
-import { RECEIVE_EXIT, receive } from "../../src/sync/receiver.js";
+import { RECEIVE_EXIT } from "../../src/exit-code.js";
+import { receive } from "../../src/sync/receiver.js";
 
 let root: string;
 beforeEach(() => {
