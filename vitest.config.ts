@@ -9,5 +9,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 30_000,
     reporters: ["default"],
+    // Marks every process a test starts, and fails the run on any still running at the end.
+    globalSetup: ["test/setup/global.ts"],
+    setupFiles: ["test/setup/each-file.ts"],
   },
 });

@@ -1,11 +1,12 @@
 // Runs the built bundle (dist/pidone.cjs) as PID 1 of a fresh PID namespace, like a container
 // runtime would, and lets a test wait for what it prints. Every wait has a deadline, and a
 // failed wait reports the captured output.
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Watched, runToEnd, type Exit, type Result } from "./process.js";
 import { descendants, processReport } from "./proc.js";
+import { readable } from "./readable.js";
 
 export const ROOT = path.resolve(__dirname, "../..");
 export const BUNDLE = path.join(ROOT, "dist/pidone.cjs");
@@ -41,10 +42,7 @@ export interface StartOptions {
   bundle?: string;
 }
 
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
+export type { Exit } from "./process.js";
 
 /** A splitter of output into lines that calls `onEvent` with each complete line that is a JSON
  *  object with a string `event` (pidone's log lines, `pidone sync --json`); other lines (the
@@ -73,97 +71,57 @@ export function eventLines<T extends { event: string }>(onEvent: (e: T) => void)
 const running = new Set<Pidone>();
 
 /** A pidone under test. */
-export class Pidone {
-  readonly proc: ChildProcess;
+export class Pidone extends Watched {
   readonly dir: string;
   readonly socket: string;
-  stdout = Buffer.alloc(0);
-  stderr = "";
   readonly events: LogEvent[] = [];
-  readonly exited: Promise<Exit>;
-  exit: Exit | null = null;
-  private waiters = new Set<() => void>();
   private ownDir: boolean;
+  private feed = eventLines<LogEvent>((ev) => this.events.push(ev));
 
   constructor(opts: StartOptions) {
-    this.ownDir = opts.cwd === undefined;
-    this.dir = opts.cwd ?? mkdtempSync(path.join(tmpdir(), "pidone-test-"));
-    this.socket = path.join(this.dir, "pidone.sock");
+    const ownDir = opts.cwd === undefined;
+    const dir = opts.cwd ?? mkdtempSync(path.join(tmpdir(), "pidone-test-"));
+    const socket = path.join(dir, "pidone.sock");
+    // Another user (setpriv --reuid) runs node and the bundle from where that user can read them.
+    const asOther = (opts.wrap ?? []).some((a) => a.startsWith("--reuid"));
     const node = opts.node ?? PIDONE_NODE;
     const nodeArgs = [...new Set([...(opts.node === undefined ? PIDONE_NODE_ARGS : []), ...(opts.nodeArgs ?? [])])];
-    const inner = [...(opts.wrap ?? []), node, ...nodeArgs, opts.bundle ?? BUNDLE, ...opts.args];
+    const inner = [...(opts.wrap ?? []), asOther ? readable(node) : node, ...nodeArgs, asOther ? readable(opts.bundle ?? BUNDLE) : opts.bundle ?? BUNDLE, ...opts.args];
     const [cmd, ...argv] = opts.namespace === false ? inner : ["unshare", ...(opts.unshare ?? []), "--pid", "--fork", "--mount-proc", ...inner];
-    this.proc = spawn(cmd as string, argv, {
-      cwd: this.dir,
-      env: { ...process.env, PIDONE_LOG_FORMAT: "json", PIDONE_CONTROL_SOCKET: this.socket, ...opts.env },
-      stdio: ["ignore", "pipe", "pipe"],
+    super(cmd as string, argv, {
+      cwd: dir,
+      env: { ...process.env, PIDONE_LOG_FORMAT: "json", PIDONE_CONTROL_SOCKET: socket, ...opts.env },
+      label: "pidone",
     });
-    this.proc.stdout?.on("data", (d: Buffer) => {
-      this.stdout = Buffer.concat([this.stdout, d]);
-      this.wake();
-    });
-    const feed = eventLines<LogEvent>((ev) => this.events.push(ev));
-    this.proc.stderr?.on("data", (d: Buffer) => {
-      const s = d.toString("utf8");
-      this.stderr += s;
-      feed(s);
-      this.wake();
-    });
-    this.exited = new Promise((resolve) => {
-      this.proc.on("exit", (code, signal) => {
-        this.exit = { code, signal };
-        running.delete(this);
-        this.wake();
-        resolve(this.exit);
-      });
-    });
+    this.dir = dir;
+    this.socket = socket;
+    this.ownDir = ownDir;
     running.add(this);
+    void this.exited.then(() => running.delete(this));
   }
 
-  private wake(): void {
-    for (const w of this.waiters) w();
+  /** What pidone printed on stdout (the app's output). */
+  get stdout(): Buffer {
+    return this.stdoutBytes;
   }
 
-  /** Resolve when `probe` returns a value, or fail at the deadline. `probe` is checked on every
-   *  output and on exit; pass `pollMs` only for conditions no output announces (/proc state). */
-  until<T>(probe: () => T | undefined | null | false, what: string, timeoutMs = 10_000, pollMs?: number): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        let v: T | undefined | null | false;
-        try {
-          v = probe();
-        } catch (err) {
-          done();
-          reject(err);
-          return;
-        }
-        if (v !== undefined && v !== null && v !== false) {
-          done();
-          resolve(v);
-        } else if (this.exit) {
-          done();
-          reject(new Error(`pidone exited (${JSON.stringify(this.exit)}) while waiting for ${what}\n${this.output()}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        let procs: string;
-        try {
-          procs = processReport(this.pid1);
-        } catch (err) {
-          procs = `--- processes: ${(err as Error).message} ---`;
-        }
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.output()}\n${procs}`));
-      }, timeoutMs);
-      const poller = pollMs === undefined ? null : setInterval(check, pollMs);
-      const done = () => {
-        clearTimeout(timer);
-        if (poller) clearInterval(poller);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-      check();
-    });
+  /** What pidone printed on stderr (its log lines, and the app's stderr). */
+  get stderr(): string {
+    return this.stderrText;
+  }
+
+  protected override onStderr(chunk: string): void {
+    this.feed(chunk);
+  }
+
+  protected override timeoutReport(): string {
+    let procs: string;
+    try {
+      procs = processReport(this.pid1);
+    } catch (err) {
+      procs = `--- processes: ${(err as Error).message} ---`;
+    }
+    return `${this.output()}\n${procs}`;
   }
 
   /** Wait for the `n`-th log event (1-based) matching `event` and `match`. */
@@ -186,12 +144,8 @@ export class Pidone {
   }
 
   /** Wait for pidone to exit. */
-  async waitExit(timeoutMs = 15_000): Promise<Exit> {
-    await this.until(() => this.exit, "pidone to exit", timeoutMs).catch((err: Error) => {
-      if (this.exit) return;
-      throw err;
-    });
-    return this.exit as Exit;
+  override waitExit(timeoutMs = 15_000): Promise<Exit> {
+    return super.waitExit(timeoutMs);
   }
 
   /** Host pid of pidone itself (PID 1 inside the namespace). */
@@ -213,20 +167,24 @@ export class Pidone {
     return descendants(this.pid1);
   }
 
-  output(): string {
-    const out = this.stdout.toString("utf8");
-    return `--- stdout (${out.length} chars, last 3000) ---\n${out.slice(-3000)}\n--- stderr (last 6000) ---\n${this.stderr.slice(-6000)}`;
-  }
-
-  /** Kill the whole namespace (killing its PID 1 kills everything in it) and clean up. */
+  /** Kill the whole namespace (killing its PID 1 kills everything in it) and clean up. Outside a
+   *  namespace, pidone's death leaves its app running: every process below it is killed too. */
   async cleanup(): Promise<void> {
     if (!this.exit) {
+      const below = this.proc.spawnargs[0] === "unshare" ? [] : this.tree();
       try {
         process.kill(this.pid1, "SIGKILL");
       } catch {
         this.proc.kill("SIGKILL");
       }
-      await Promise.race([this.exited, new Promise((r) => setTimeout(r, 5000))]);
+      for (const p of below) {
+        try {
+          process.kill(p.pid, "SIGKILL");
+        } catch {
+          // gone already
+        }
+      }
+      await Promise.race([this.exited, new Promise((r) => setTimeout(r, 5000).unref())]);
     }
     if (this.ownDir) rmSync(this.dir, { recursive: true, force: true });
   }
@@ -253,20 +211,6 @@ export async function runPidone(opts: StartOptions, timeoutMs = 15_000): Promise
 }
 
 /** Run a command to completion and capture its output (bounded). */
-export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    c.stdout.on("data", (d) => (stdout += d));
-    c.stderr.on("data", (d) => (stderr += d));
-    const t = setTimeout(() => {
-      c.kill("SIGKILL");
-      reject(new Error(`${cmd} ${args.join(" ")} timed out after ${opts.timeoutMs ?? 15_000} ms\n${stdout}\n${stderr}`));
-    }, opts.timeoutMs ?? 15_000);
-    c.on("exit", (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
+export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<Result> {
+  return runToEnd(cmd, args, { ...opts, env: { ...process.env, ...opts.env } });
 }

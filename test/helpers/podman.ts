@@ -2,11 +2,12 @@
 // root file systems (no registry), containers whose output is followed with `podman logs -f` so
 // tests wait for events with deadlines, and a probe that says once, clearly, why the engine cannot
 // run on this machine. Every podman call gets the tests' own containers.conf (CONTAINERS_CONF).
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ROOT, eventLines, type LogEvent } from "./pidone.js";
+import { Waitable, Watched, runToEnd, type Result } from "./process.js";
 
 /** The tests' containers.conf: runc and ulimits this machine allows (see its comments). */
 export const CONTAINERS_CONF = path.join(ROOT, "test/engine/containers.conf");
@@ -23,32 +24,11 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${++counter}`;
 }
 
-export interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type { Result } from "./process.js";
 
 /** Run podman to completion (bounded); `input` is written to its stdin. */
 export function podman(args: string[], opts: { timeoutMs?: number; input?: string | Buffer } = {}): Promise<Result> {
-  const timeoutMs = opts.timeoutMs ?? 30_000;
-  return new Promise((resolve, reject) => {
-    const c = spawn("podman", args, { env: podmanEnv(), stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    c.stdout?.on("data", (d) => (stdout += d));
-    c.stderr?.on("data", (d) => (stderr += d));
-    c.on("error", reject);
-    const t = setTimeout(() => {
-      c.kill("SIGKILL");
-      reject(new Error(`podman ${args.join(" ")} timed out after ${timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    c.on("exit", (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-    if (opts.input !== undefined) c.stdin?.end(opts.input);
-  });
+  return runToEnd("podman", args, { env: podmanEnv(), timeoutMs: opts.timeoutMs ?? 30_000, input: opts.input });
 }
 
 /** Run podman and fail with its output unless it exits 0; returns stdout, trimmed. */
@@ -143,15 +123,16 @@ export async function runContainer(image: string, opts: { name?: string; runArgs
 const live = new Set<Container>();
 
 /** A container under test: its output (stdout and stderr of `podman logs -f`) and pidone's events. */
-export class Container {
+export class Container extends Waitable {
   output = "";
   readonly events: LogEvent[] = [];
-  private follower: ChildProcess;
+  protected readonly defaultTimeoutMs = 15_000;
+  private follower: Watched;
   private followerDone: Promise<void>;
-  private waiters = new Set<() => void>();
-  private ended = false;
+  private over = false;
 
   constructor(readonly name: string) {
+    super();
     live.add(this);
     let done: () => void = () => {};
     this.followerDone = new Promise((resolve) => (done = resolve));
@@ -161,10 +142,10 @@ export class Container {
   /** Follow the log from its start. `podman logs -f` can end at once when the container has not
    *  started yet (kube play returns while the pod's containers are still coming up, under load):
    *  then follow again from the start while the container is not exited, at most `retries` times. */
-  private follow(done: () => void, retries: number): ChildProcess {
+  private follow(done: () => void, retries: number): Watched {
     this.output = "";
     this.events.length = 0;
-    const follower = spawn("podman", ["logs", "-f", this.name], { env: podmanEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    const follower = new Watched("podman", ["logs", "-f", this.name], { env: podmanEnv(), label: "podman logs" });
     const feed = eventLines<LogEvent>((ev) => this.events.push(ev));
     const onData = (d: Buffer) => {
       const s = d.toString("utf8");
@@ -172,51 +153,29 @@ export class Container {
       feed(s);
       this.wake();
     };
-    follower.stdout?.on("data", onData);
-    follower.stderr?.on("data", onData);
-    follower.on("exit", () => {
-      void podman(["inspect", "--format", "{{.State.Status}}", this.name]).then((r) => {
+    follower.proc.stdout?.on("data", onData);
+    follower.proc.stderr?.on("data", onData);
+    const end = () => {
+      this.over = true;
+      this.wake();
+      done();
+    };
+    void follower.exited
+      .then(() => podman(["inspect", "--format", "{{.State.Status}}", this.name]))
+      .then((r) => {
         const state = r.stdout.trim();
-        if (retries > 0 && live.has(this) && r.code === 0 && state !== "exited" && state !== "stopped") {
-          this.follower = this.follow(done, retries - 1);
-          return;
-        }
-        this.ended = true;
-        this.wake();
-        done();
-      });
-    });
+        if (retries > 0 && live.has(this) && r.code === 0 && state !== "exited" && state !== "stopped") this.follower = this.follow(done, retries - 1);
+        else end();
+      }, end);
     return follower;
   }
 
-  private wake(): void {
-    for (const w of this.waiters) w();
+  protected ended(): string | null {
+    return this.over ? `container ${this.name} ended (its log closed)` : null;
   }
 
-  /** Resolve when `probe` returns a value (checked on every output), or fail at the deadline. */
-  until<T>(probe: () => T | undefined | null | false, what: string, timeoutMs = 15_000): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      const check = () => {
-        const v = probe();
-        if (v !== undefined && v !== null && v !== false) {
-          done();
-          resolve(v);
-        } else if (this.ended) {
-          done();
-          reject(new Error(`container ${this.name} ended (its log closed) while waiting for ${what}\n${this.tail()}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} in ${this.name}\n${this.tail()}`));
-      }, timeoutMs);
-      this.waiters.add(check);
-      check();
-    });
+  protected captured(): string {
+    return this.tail();
   }
 
   /** Wait for the n-th (1-based) pidone log event `event` matching `match`. */
@@ -259,7 +218,7 @@ export class Container {
   async remove(): Promise<void> {
     live.delete(this);
     await podman(["rm", "-f", "-t", "0", this.name]);
-    this.follower.kill("SIGKILL");
+    await this.follower.kill();
   }
 }
 

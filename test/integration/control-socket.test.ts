@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { BUNDLE, FIXTURES, cleanupAll, run, runPidone, startPidone, type Pidone } from "../helpers/pidone.js";
 import { exchange, oneLine, rssBytes } from "../helpers/control.js";
+import { readable } from "../helpers/readable.js";
 
 afterEach(cleanupAll);
 const S = path.join(FIXTURES, "signals.py");
@@ -229,13 +230,13 @@ describe("the default socket lives in a directory only pidone's user can use", (
       const cwd = mkdtempSync(path.join(tmpdir(), "pidone-nobody-"));
       chmodSync(cwd, 0o777);
       try {
-        const p = startPidone({ args: ["--", S], env, wrap: asNobody, cwd });
+        const p = startPidone({ args: ["--", readable(S)], env, wrap: asNobody, cwd });
         const ready = await p.waitForEvent("ready");
         expect(ready.controlSocket, p.output()).toBe(`${dir}/pidone.sock`);
         const st = statSync(dir);
         expect([st.uid, st.mode & 0o777]).toEqual([65534, 0o700]);
         // The client computes the same default for the same uid.
-        const r = await run(asNobody[0] as string, [...asNobody.slice(1), process.execPath, BUNDLE, "status", "--json"], { env: { XDG_RUNTIME_DIR: "" }, cwd: "/" });
+        const r = await run(asNobody[0] as string, [...asNobody.slice(1), readable(process.execPath), readable(BUNDLE), "status", "--json"], { env: { XDG_RUNTIME_DIR: "" }, cwd: "/" });
         expect(r.stderr).toBe("");
         expect(JSON.parse(r.stdout)).toMatchObject({ state: "running" });
       } finally {
@@ -262,7 +263,7 @@ describe("the default socket lives in a directory only pidone's user can use", (
       const cwd = mkdtempSync(path.join(tmpdir(), "pidone-nobody-"));
       chmodSync(cwd, 0o777);
       try {
-        const p = startPidone({ args: ["--", S], env, wrap: asNobody, cwd });
+        const p = startPidone({ args: ["--", readable(S)], env, wrap: asNobody, cwd });
         const ready = await p.waitForEvent("ready");
         expect(ready.controlSocket, p.output()).toBeNull();
         expect(String(p.all("control-socket-disabled")[0]?.reason), p.output()).toContain(reason);

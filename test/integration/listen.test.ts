@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { BUNDLE, FIXTURES, ROOT, cleanupAll, run, startPidone, type Pidone } from "../helpers/pidone.js";
 import { answerFrom as answerFromPort, freePort, httpGet } from "../helpers/http.js";
+import { readable } from "../helpers/readable.js";
 
 afterEach(cleanupAll);
 
@@ -180,7 +181,7 @@ describe("--listen: the systemd protocol, the exec shim, and bad input", () => {
     chmodSync(dir, 0o777);
     const marker = path.join(dir, "spawned");
     try {
-      const r = await run(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length > 0 ? [process.execPath] : []), BUNDLE, "--no-trigger-file", ...args, "--", "sh", "-c", `touch ${marker}`], {
+      const r = await run(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length > 0 ? [readable(process.execPath), readable(BUNDLE)] : [BUNDLE]), "--no-trigger-file", ...args, "--", "sh", "-c", `touch ${marker}`], {
         cwd: dir, env: { PIDONE_CONTROL_SOCKET: "off", PIDONE_LOG_FORMAT: "json" },
       });
       expect(r.code, r.stderr).toBe(2);

@@ -60,5 +60,10 @@ describe("reaping", () => {
     p.signal("SIGUSR2");
     await p.until(() => reapedCount(p.events) >= 50, "50 orphans reaped by the subreaper", 20_000);
     expect(zombies(p.pid1)).toEqual([]);
+    // Not PID 1, pidone's death would not take the app with it: stop it the way a user would.
+    p.signal("SIGTERM");
+    const exit = await p.waitExit();
+    expect(exit.code, p.output()).not.toBeNull();
+    expect(p.tree(), p.output()).toEqual([]);
   });
 });

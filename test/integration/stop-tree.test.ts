@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { FIXTURES, cleanupAll, run, startPidone } from "../helpers/pidone.js";
 import { allProcs } from "../helpers/proc.js";
+import { readable } from "../helpers/readable.js";
 
 afterEach(cleanupAll);
 const FORK_LOOP = path.join(FIXTURES, "fork-loop.py");
@@ -40,7 +41,7 @@ describe("stops always finish", () => {
     const m = mark();
     const once = path.join(mkdtempSync(path.join(tmpdir(), "pidone-storm-")), "stormed");
     // The first generation storms; the next one finds the file and stays calm.
-    const script = `import os,sys,signal\nif os.path.exists(${JSON.stringify(once)}):\n  print("CALM", flush=True)\n  signal.signal(signal.SIGTERM, lambda *a: os._exit(0))\n  sys.path.insert(0, ${JSON.stringify(FIXTURES)})\n  import wait_signals\n  wait_signals.forever()\nopen(${JSON.stringify(once)}, "w").close()\nsys.argv = [${JSON.stringify(FORK_LOOP)}, ${JSON.stringify(m)}]\nexec(open(${JSON.stringify(FORK_LOOP)}).read())`;
+    const script = `import os,sys,signal\nif os.path.exists(${JSON.stringify(once)}):\n  print("CALM", flush=True)\n  signal.signal(signal.SIGTERM, lambda *a: os._exit(0))\n  sys.path.insert(0, ${JSON.stringify(readable(FIXTURES))})\n  import wait_signals\n  wait_signals.forever()\nopen(${JSON.stringify(once)}, "w").close()\nsys.argv = [${JSON.stringify(FORK_LOOP)}, ${JSON.stringify(m)}]\nexec(open(${JSON.stringify(FORK_LOOP)}).read())`;
     const p = startPidone({ args: ["--stop-timeout", `${STOP_TIMEOUT_MS}ms`, "--", "python3", "-c", script, m] });
     try {
       await p.waitForStdout(/FORKING/, 20_000);
@@ -92,7 +93,7 @@ describe("a descendant pidone may not signal (EPERM)", () => {
   it("is warned about once, naming the pid, and the stop ends with the app's status", async () => {
     expect(process.getuid?.(), "this test needs root to install a setuid helper").toBe(0);
     // One write per line, and the helper only after the app's line: the two share stdout.
-    const app = `import os,signal,subprocess,sys\nsignal.signal(signal.SIGTERM, lambda *a: os._exit(0))\nos.write(1, f"APP {os.getuid()}\\n".encode())\nsubprocess.Popen([${JSON.stringify(helper)}])\nsys.path.insert(0, ${JSON.stringify(FIXTURES)})\nimport wait_signals\nwait_signals.forever()`;
+    const app = `import os,signal,subprocess,sys\nsignal.signal(signal.SIGTERM, lambda *a: os._exit(0))\nos.write(1, f"APP {os.getuid()}\\n".encode())\nsubprocess.Popen([${JSON.stringify(helper)}])\nsys.path.insert(0, ${JSON.stringify(readable(FIXTURES))})\nimport wait_signals\nwait_signals.forever()`;
     const p = startPidone({
       cwd: dir,
       wrap: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],

@@ -8,6 +8,7 @@ import path from "node:path";
 import { BUNDLE, cleanupAll, run, startPidone } from "../helpers/pidone.js";
 import { cleanEnv, cleanupSyncs, localVia, snapshot, startSync } from "../helpers/sync.js";
 import { descendants } from "../helpers/proc.js";
+import { readable } from "../helpers/readable.js";
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -120,8 +121,8 @@ describe("pidone sync --once", () => {
     chmodSync(path.join(local, "unreadable.txt"), 0o000);
     await run("chown", ["-R", "65534:65534", base]);
     chmodSync(base, 0o755);
-    const r = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, BUNDLE, "sync", "--json", "--once", "--delete", "--no-restart",
-      local, remote, "--via", "", "--remote-command", `${process.execPath} ${BUNDLE}`], { env: cleanEnv({ HOME: "/" }) as Record<string, string>, timeoutMs: 30_000 });
+    const r = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", readable(process.execPath), readable(BUNDLE), "sync", "--json", "--once", "--delete", "--no-restart",
+      local, remote, "--via", "", "--remote-command", `${readable(process.execPath)} ${readable(BUNDLE)}`], { env: cleanEnv({ HOME: "/" }) as Record<string, string>, timeoutMs: 30_000 });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stderr.trim().split("\n").sort()).toEqual([
       "pidone sync: cannot read secret in LOCAL_DIR (EACCES): not sent, and its remote copy is left alone",
@@ -252,7 +253,7 @@ describe("pidone sync (watching)", () => {
     }
     await run("chown", ["-R", "65534:65534", base]);
     chmodSync(base, 0o755);
-    const s = startSync([local, remote, "--no-restart", "--via", "", "--remote-command", `${process.execPath} ${BUNDLE}`], ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+    const s = startSync([local, remote, "--no-restart", "--via", "", "--remote-command", `${readable(process.execPath)} ${readable(BUNDLE)}`], ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
     await s.waitFor("in-sync");
     chmodSync(path.join(local, "a"), 0o600); // listable, not searchable: a/b cannot be lstat'ed
     // Something else (root, the watch on a/b still in place) changes a/b/c: the watcher names it.
