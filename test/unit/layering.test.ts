@@ -10,13 +10,13 @@ import path from "node:path";
 /** The layers, lowest first. A room may import its own layer and the layers below it, never one
  *  above. The lowest layer holds the leaves: rooms that import nothing of src/ (checked too). */
 const LAYERS: readonly (readonly string[])[] = [
-  ["errors.ts", "lazy-net.ts", "exit-status.ts", "boot"],
+  ["errors.ts", "lazy-net.ts", "exit-status.ts", "line-splitter.ts", "boot"],
   ["sys"],
   ["child"],
   ["cli"],
-  ["log.ts", "readiness.ts", "exit-code.ts"],
+  ["log.ts", "readiness.ts"],
   ["supervisor"],
-  ["sources", "preload"],
+  ["sources", "preload", "exit-code.ts"],
   ["control"],
   ["sync"],
   ["preflight.ts"],
