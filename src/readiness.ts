@@ -1,11 +1,11 @@
 // The readiness checks --ready-tcp and --ready-http name, run on demand (no polling timer): by
 // the health server for /readyz, and by `pidone restart` before it reports the new generation.
-import type { ListenAddress } from "./cli/listen-address.js";
+import type { TcpAddress } from "./listen-addr.js";
 import { net } from "./lazy-net.js";
 
 /** The checks configured; none configured means "running is ready". */
 export interface ReadinessChecks {
-  readyTcp?: Extract<ListenAddress, { kind: "tcp" }>;
+  readyTcp?: TcpAddress;
   readyHttp?: string;
 }
 
@@ -18,7 +18,7 @@ export async function readinessProblem(deps: ReadinessChecks, timeoutMs: number)
   return tcp ?? web;
 }
 
-function tcpCheck(a: Extract<ListenAddress, { kind: "tcp" }>, timeoutMs: number): Promise<string | null> {
+function tcpCheck(a: TcpAddress, timeoutMs: number): Promise<string | null> {
   return new Promise((resolve) => {
     const c = net().connect({ host: a.host, port: a.port });
     const done = (problem: string | null) => {

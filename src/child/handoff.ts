@@ -17,7 +17,7 @@ import { unlinkSync } from "node:fs";
 import net from "node:net";
 import type { Logger } from "pino";
 import { BindError, ConfigError } from "../errors.js";
-import { describeBindError, fdName, type ListenAddress } from "../cli/listen-address.js";
+import { describeBindError, fdName, type ListenAddress } from "../listen-addr.js";
 import { loadSockets, type Sockets } from "../sys/sockets.js";
 import type { SpawnVia } from "./spawn.js";
 import type { Readiness } from "../cli/config.js";

@@ -2,7 +2,8 @@
 // every refusal as a one-line ConfigError, and the sockaddr bytes the kernel will get.
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/errors.js";
-import { describeBindError, fdName, parseListenAddress, type ListenAddress } from "../../src/cli/listen-address.js";
+import { parseListenAddress } from "../../src/cli/listen-address.js";
+import { describeBindError, fdName, type ListenAddress } from "../../src/listen-addr.js";
 import { sockaddr } from "../../src/sys/sockets.js";
 
 const parse = (text: string) => parseListenAddress(text, "--listen", "/srv/app");
