@@ -17,7 +17,7 @@ import { unlinkSync } from "node:fs";
 import net from "node:net";
 import type { Logger } from "pino";
 import { BindError, ConfigError } from "../errors.js";
-import { describeBindError, fdName, type ListenAddress } from "../listen-addr.js";
+import { describeBindError, fdName, loopbackHost, type ListenAddress } from "../listen-addr.js";
 import { loadSockets, type Sockets } from "../sys/sockets.js";
 import type { SpawnVia } from "./spawn.js";
 import type { Readiness } from "../cli/config.js";
@@ -181,7 +181,7 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
       }
       const next = 1 - l.slot;
       const a = l.address as Extract<ListenAddress, { kind: "tcp" }>;
-      const host = a.host === "0.0.0.0" || a.host === "::" ? "127.0.0.1" : a.host;
+      const host = loopbackHost(a);
       const attempt = () => {
         if (over) return;
         // A source port of our own, which the steering program recognises.

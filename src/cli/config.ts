@@ -4,6 +4,7 @@ import path from "node:path";
 import { constants } from "node:os";
 import { ConfigError } from "../errors.js";
 import { checkControlSocketPath, parseListenAddress, type ListenAddress } from "./listen-address.js";
+import { loopbackHost } from "../listen-addr.js";
 import { currentUid, defaultControlSocket, fsProbe } from "./control-socket-path.js";
 
 /** Everything pidone runs with. */
@@ -342,8 +343,8 @@ function normalizeHandoff(raw: RawOptions, env: NodeJS.ProcessEnv, cwd: string):
     // then asks the serving generation on the first --listen address.
     const first = listen.find((a) => a.kind === "tcp");
     if (first && first.kind === "tcp") {
-      const host = first.host === "0.0.0.0" || first.host === "::" ? "127.0.0.1" : first.family === 6 ? `[${first.host}]` : first.host;
-      out.readyHttp = new URL(httpText, `http://${host}:${first.port}`).href;
+      const host = loopbackHost(first);
+      out.readyHttp = new URL(httpText, `http://${host.includes(":") ? `[${host}]` : host}:${first.port}`).href;
     }
   } else if (httpText !== "") {
     const text = httpText;

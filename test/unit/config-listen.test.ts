@@ -68,7 +68,15 @@ describe("--health and readiness checks", () => {
     expect(configError(() => normalize({ health: ":9000", readyTcp: "unix:/a" }))).toMatch(/^--ready-tcp: 'unix:\/a' is not a TCP address/);
     expect(configError(() => normalize({ health: ":9000", readyHttp: "https://x/" }))).toMatch(/^--ready-http: invalid URL 'https:\/\/x\/' \(use an http:\/\/ URL/);
     expect(configError(() => normalize({ health: ":9000" }, { PIDONE_READY_HTTP: "nope" }))).toMatch(/^PIDONE_READY_HTTP: invalid URL/);
-    // Until issue 14 this was an error (the check needed /readyz to serve anything).
+    // Without --health the check still serves: pidone restart waits for it.
     expect(normalize({ readyTcp: "8000" }).readyTcp?.text).toBe("127.0.0.1:8000");
+  });
+
+  it("--overlap --ready-http PATH: a URL on the first --listen address, a wildcard reached on loopback", () => {
+    const url = (listen: string[]) => normalize({ listen, overlap: true, readyHttp: "/healthz?deep=1" }).readyHttp;
+    expect(url([":8000"])).toBe("http://127.0.0.1:8000/healthz?deep=1");
+    expect(url(["[::]:8000"])).toBe("http://127.0.0.1:8000/healthz?deep=1");
+    expect(url(["10.1.2.3:8000", ":9000"])).toBe("http://10.1.2.3:8000/healthz?deep=1");
+    expect(url(["[::1]:8000"])).toBe("http://[::1]:8000/healthz?deep=1");
   });
 });
