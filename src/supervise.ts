@@ -87,7 +87,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   if (preload) closers.push(() => preload.close());
   const sources = new Sources(log);
   closers.push(() => sources.closeAll());
-  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, handoff, terminal, readiness: config.overlap?.readiness, spawner: preload });
+  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, handoff, terminal, readySignal: config.overlap?.readySignal, spawner: preload });
 
   // From here on PID 1 must not die by accident: an internal error stops the app, then exits 1.
   const internal = (err: unknown) => {

@@ -20,7 +20,7 @@ import { BindError, ConfigError } from "../errors.js";
 import { describeBindError, fdName, loopbackHost, type ListenAddress } from "../listen-addr.js";
 import { loadSockets, type Sockets } from "../sys/sockets.js";
 import type { SpawnVia } from "./spawn.js";
-import type { Readiness } from "../cli/config.js";
+import type { ReadySignal } from "../ready-signal.js";
 import { execShim } from "./exec-shim.js";
 import { unreadConnections } from "../sys/proc-net.js";
 
@@ -73,11 +73,11 @@ export interface Handoff {
   /** True when every address has two steerable sockets, as --overlap needs. */
   readonly steersAll: boolean;
   /** --overlap: how to spawn the next generation while the current one serves: on the sockets
-   *  new connections do not go to, with a NOTIFY_SOCKET of its own when `readiness` is notify. */
-  spawnNextVia(readiness: Readiness): SpawnVia;
+   *  new connections do not go to, with a NOTIFY_SOCKET of its own when `signal` is notify. */
+  spawnNextVia(signal: ReadySignal): SpawnVia;
   /** --overlap: report once the generation started by the last spawnNextVia is ready; a probe
    *  connection reaches it alone, every client still reaches the current one. Returns a canceller. */
-  awaitReady(readiness: Readiness, done: (how: string) => void): () => void;
+  awaitReady(signal: ReadySignal, done: (how: string) => void): () => void;
 }
 
 /** One --listen address. A TCP one has two sockets in one SO_REUSEPORT group, used by
@@ -136,10 +136,10 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
       return { fds: listeners.map((l) => l.fds[l.slot] as number), env: base, shim };
     },
     steersAll: listeners.every((l) => l.fds.length === 2),
-    spawnNextVia(readiness) {
+    spawnNextVia(signal) {
       closeNotify();
       const env: NodeJS.ProcessEnv = { ...base };
-      if (readiness.kind === "notify") {
+      if (signal.kind === "notify") {
         // One socket per generation: whatever arrives on it comes from that generation.
         const name = `pidone-notify-${process.pid}-${++notifyCount}`;
         notify = { fd: sockets.notifySocket(name), name };
@@ -147,7 +147,7 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
       }
       return { fds: listeners.map((l) => l.fds[l.fds.length === 2 ? 1 - l.slot : 0] as number), env, shim };
     },
-    awaitReady(readiness, done) {
+    awaitReady(signal, done) {
       let timer: NodeJS.Timeout | null = null;
       let conn: net.Socket | null = null;
       let over = false;
@@ -169,7 +169,7 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
       const later = (fn: () => void, ms: number) => {
         if (!over) timer = setTimeout(fn, ms);
       };
-      if (readiness.kind === "notify") {
+      if (signal.kind === "notify") {
         const poll = () => {
           for (let msg = notify && sockets.receive(notify.fd); msg; msg = notify && sockets.receive(notify.fd)) {
             if (msg.split("\n").includes("READY=1")) return finish("notify");
@@ -202,8 +202,8 @@ export function openHandoff(addresses: readonly ListenAddress[], log: Logger, en
         c.once("error", retry);
         c.once("close", retry);
         c.once("connect", () => {
-          if (readiness.kind === "http") {
-            c.write(`GET ${readiness.path} HTTP/1.1\r\nHost: ${readiness.host}\r\nUser-Agent: pidone-ready\r\nConnection: close\r\n\r\n`);
+          if (signal.kind === "http") {
+            c.write(`GET ${signal.path} HTTP/1.1\r\nHost: ${signal.host}\r\nUser-Agent: pidone-ready\r\nConnection: close\r\n\r\n`);
             let head = "";
             c.on("data", (d: Buffer) => {
               head += d.toString("latin1");
