@@ -51,7 +51,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     return libcLoaded;
   };
   // --listen and --health load their modules only when asked for (node:http alone costs ms).
-  const handoff: Handoff | undefined = config.listen ? (await import("./child/handoff.js")).openHandoff(config.listen, log) : undefined;
+  const handoff: Handoff | undefined = config.listen ? (await import("./child/handoff.js")).openHandoff({ addresses: config.listen, log }) : undefined;
   if (config.overlap && handoff && !handoff.steersAll) {
     handoff.close();
     throw new ConfigError("--overlap: this kernel cannot steer connections between two sockets (SO_ATTACH_REUSEPORT_CBPF, Linux 4.5+)");
