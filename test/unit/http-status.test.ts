@@ -25,6 +25,14 @@ afterAll(async () => {
   await new Promise((r) => server.close(r));
 });
 
+/** A port free a moment ago (nothing listens there now). */
+const freePort = () => new Promise<number>((r) => {
+  const s = net.createServer().listen(0, "127.0.0.1", () => {
+    const p = (s.address() as AddressInfo).port;
+    s.close(() => r(p));
+  });
+});
+
 const check = (url: string, opts: { timeoutMs?: number; via?: HttpVia } = {}) =>
   new Promise<HttpAnswer>((resolve) => checkHttpStatus(url, { timeoutMs: 5000, ...opts }, resolve));
 
@@ -38,12 +46,7 @@ describe("checkHttpStatus", () => {
 
   it("through `via`: connects there, from the local port asked for, with the URL's host in Host", async () => {
     seen.length = 0;
-    const probe = await new Promise<number>((r) => {
-      const s = net.createServer().listen(0, "127.0.0.1", () => {
-        const p = (s.address() as AddressInfo).port;
-        s.close(() => r(p)); // a port free a moment ago
-      });
-    });
+    const probe = await freePort();
     const answer = await check("http://app.example:8000/200?x=1", { via: { host: "127.0.0.1", port, localPort: probe, localAddress: "127.0.0.1" } });
     expect(answer).toEqual({ kind: "status", code: 200 });
     expect(seen).toEqual([{ url: "/200?x=1", host: "app.example:8000", ua: "pidone-ready", localPort: probe }]);
@@ -51,12 +54,7 @@ describe("checkHttpStatus", () => {
 
   it("a server that does not answer is a timeout; a closed port an errno", async () => {
     expect(await check(`http://127.0.0.1:${port}/silent`, { timeoutMs: 100 })).toEqual({ kind: "timeout", ms: 100 });
-    const closed = await new Promise<number>((r) => {
-      const s = net.createServer().listen(0, "127.0.0.1", () => {
-        const p = (s.address() as AddressInfo).port;
-        s.close(() => r(p));
-      });
-    });
+    const closed = await freePort();
     expect(await check(`http://127.0.0.1:${closed}/`)).toEqual({ kind: "error", code: "ECONNREFUSED" });
   });
 
