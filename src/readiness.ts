@@ -1,11 +1,12 @@
 // The readiness checks --ready-tcp and --ready-http name, run on demand (no polling timer): by
 // the health server for /readyz, and by `pidone restart` before it reports the new generation.
-import type { ListenAddress } from "./cli/listen-address.js";
+import type { TcpAddress } from "./listen-addr.js";
 import { net } from "./lazy-net.js";
+import { checkHttpStatus, statusReady } from "./http-status.js";
 
 /** The checks configured; none configured means "running is ready". */
 export interface ReadinessChecks {
-  readyTcp?: Extract<ListenAddress, { kind: "tcp" }>;
+  readyTcp?: TcpAddress;
   readyHttp?: string;
 }
 
@@ -18,7 +19,7 @@ export async function readinessProblem(deps: ReadinessChecks, timeoutMs: number)
   return tcp ?? web;
 }
 
-function tcpCheck(a: Extract<ListenAddress, { kind: "tcp" }>, timeoutMs: number): Promise<string | null> {
+function tcpCheck(a: TcpAddress, timeoutMs: number): Promise<string | null> {
   return new Promise((resolve) => {
     const c = net().connect({ host: a.host, port: a.port });
     const done = (problem: string | null) => {
@@ -31,25 +32,17 @@ function tcpCheck(a: Extract<ListenAddress, { kind: "tcp" }>, timeoutMs: number)
   });
 }
 
-/** node:http loads on the first check, not with the supervisor: it costs about 2 ms, before the
- *  spawn. With require: the bundle may not hold a dynamic import() (src/boot/load-bundle.js). */
 function httpCheck(url: string, timeoutMs: number): Promise<string | null> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const http = require("node:http") as typeof import("node:http");
   return new Promise((resolve) => {
-    let settled = false;
-    const done = (problem: string | null) => {
-      if (settled) return;
-      settled = true;
-      req.destroy();
-      resolve(problem);
-    };
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
-      const code = res.statusCode ?? 0;
-      res.resume();
-      done(code >= 200 && code < 400 ? null : `${url}: HTTP ${code}`);
+    checkHttpStatus(url, { timeoutMs }, (answer) => {
+      switch (answer.kind) {
+        case "status":
+          return resolve(statusReady(answer.code) ? null : `${url}: HTTP ${answer.code}`);
+        case "timeout":
+          return resolve(`${url}: no answer within ${answer.ms} ms`);
+        case "error":
+          return resolve(`${url}: ${answer.code}`);
+      }
     });
-    req.once("timeout", () => done(`${url}: no answer within ${timeoutMs} ms`));
-    req.once("error", (err: NodeJS.ErrnoException) => done(`${url}: ${err.code ?? err.message}`));
   });
 }

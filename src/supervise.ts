@@ -1,5 +1,6 @@
-// Wiring of the supervisor: config -> logger -> runner -> sources. Loaded by main.ts only when
-// pidone supervises (not for `pidone restart`/`status` or the exec shim).
+// Wiring of the supervisor: config -> preflight -> logger -> runner -> sources. Loaded by main.ts
+// only when pidone supervises (not for `pidone restart`/`status` or the exec shim). What it does
+// to pidone's own process (libc loading, signal mask, inspector guard, heap) is in supervise/.
 import { lstatSync } from "node:fs";
 import { isatty } from "./sys/binding.js";
 import type { Logger } from "pino";
@@ -12,9 +13,11 @@ import { Runner, now } from "./supervisor/runner.js";
 import { spawnApi } from "./child/spawn.js";
 import type { Outcome } from "./supervisor/events.js";
 import type { Policy } from "./supervisor/state.js";
-import { loadLibc, type Libc } from "./sys/libc.js";
+import { lazyLibc } from "./supervise/lazy-libc.js";
 import { HANDLED_SIGNALS, watchSignals } from "./sources/signals.js";
-import { unblockSignals } from "./sys/sigmask.js";
+import { unblockHandledSignals } from "./supervise/unblock-signals.js";
+import { keepHeapSmall } from "./supervise/heap.js";
+import { closeInspectorOpenedBySignal } from "./supervise/inspector-guard.js";
 import { removeTrigger, watchTriggerFile } from "./sources/trigger-file.js";
 import { watchPaths } from "./sources/watch.js";
 import { Sources } from "./sources/guard.js";
@@ -37,21 +40,9 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   const trigger = plan.triggerFile;
   let control = plan.controlSocket;
   const closers: (() => unknown)[] = [];
-  // koffi (waitpid, prctl) is loaded once, when first needed: before the spawn only when pidone
-  // must make itself a subreaper; as PID 1 after the app started, or at the first SIGCHLD.
-  let libcLoaded: Libc | null | undefined;
-  const libc = (): Libc | null => {
-    if (libcLoaded !== undefined) return libcLoaded;
-    try {
-      libcLoaded = loadLibc();
-    } catch (err) {
-      libcLoaded = null;
-      log.error({ event: "reaper-unavailable", error: (err as Error).message, hint: "orphaned zombies will not be reaped" });
-    }
-    return libcLoaded;
-  };
+  const libc = lazyLibc(log);
   // --listen and --health load their modules only when asked for (node:http alone costs ms).
-  const handoff: Handoff | undefined = config.listen ? (await import("./child/handoff.js")).openHandoff(config.listen, log) : undefined;
+  const handoff: Handoff | undefined = config.listen ? (await import("./child/handoff.js")).openHandoff({ addresses: config.listen, log }) : undefined;
   if (config.overlap && handoff && !handoff.steersAll) {
     handoff.close();
     throw new ConfigError("--overlap: this kernel cannot steer connections between two sockets (SO_ATTACH_REUSEPORT_CBPF, Linux 4.5+)");
@@ -87,7 +78,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   if (preload) closers.push(() => preload.close());
   const sources = new Sources(log);
   closers.push(() => sources.closeAll());
-  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, handoff, terminal, readiness: config.overlap?.readiness, spawner: preload });
+  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, handoff, terminal, readySignal: config.overlap?.readySignal, spawner: preload });
 
   // From here on PID 1 must not die by accident: an internal error stops the app, then exits 1.
   const internal = (err: unknown) => {
@@ -214,73 +205,3 @@ async function startSources(
   const names = [`signal:${config.restartSignal}`, ...(control ? ["control"] : []), ...sources.names()];
   log.info({ event: "ready", pid: process.pid, sources: names, triggerFile: sources.names().includes("trigger-file") ? trigger : null, controlSocket: control, watch: config.watch });
 }
-
-/** Node started with --disable-sigusr1 leaves SIGUSR1 blocked (src/sys/sigmask.ts). Done after
- *  the spawn, like koffi's load: a signal sent before is pending, not lost, and arrives now. */
-function unblockHandledSignals(signals: NodeJS.Signals[], log: Logger): void {
-  try {
-    const blocked = unblockSignals(signals);
-    if (blocked.length > 0) log.debug({ event: "signals-unblocked", signals: blocked, note: "node left them blocked (--disable-sigusr1)" });
-  } catch (err) {
-    log.error({ event: "signal-unblock-failed", error: (err as Error).message, hint: "SIGUSR1 may not reach pidone; use `pidone restart` or the trigger file" });
-  }
-}
-
-/** V8 sizes its heap for throughput: it doubles the young generation (1 MB semi-spaces, up to 16)
- *  each time the bytes surviving its scavenges add up to its size, and lets the old generation
- *  grow to about 4x its live size before the next full GC when GCs are cheap. A burst of restarts
- *  allocates fast (the spawn, log lines, watcher rescans), and the soak (bench/soak.mjs) saw PID
- *  1's RSS climb from 54 to 93 MB with a live heap of 6 MB; an idle pidone runs no GC, so that
- *  memory stays committed. A growth factor of 1 keeps the young generation at its initial size,
- *  and a 50% growing step caps the old generation near live + 8 MB (V8's minimum step); each
- *  full GC of a 6 MB heap costs a few ms. Both flags are read at each sizing decision, so setting
- *  them at run time takes effect (verified on Node 20 and 22; other majors are left alone, since
- *  an unknown flag prints to stderr). Loading node:v8 costs 7-30 ms, so this waits for the first
- *  restart to be done: a pidone that never restarts never pays. */
-function keepHeapSmall(runner: Runner): void {
-  const major = Number(process.versions.node.split(".")[0]);
-  if (major !== 20 && major !== 22) return;
-  const unsubscribe = runner.subscribe((s) => {
-    if (s.restarts === 0 || s.state !== "running") return;
-    unsubscribe();
-    setImmediate(() => {
-      try {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const v8 = require("node:v8") as typeof import("node:v8");
-        v8.setFlagsFromString("--semi-space-growth-factor=1");
-        v8.setFlagsFromString("--heap-growing-percent=50");
-      } catch {
-        // only memory is at stake
-      }
-    });
-  });
-}
-
-/** A SIGUSR1 that reached Node before the early handler was installed opens the inspector
- *  (127.0.0.1:9229). Where Node has --disable-sigusr1 (22.14+) and it is used, this never
- *  happens. Otherwise close the inspector: not once, because Node's watchdog thread counts the
- *  boot-time SIGUSR1s on a semaphore and starts the inspector once per count, even after the JS
- *  handler took over. So watch for a bounded second after startup; no timer is left once idle. */
-function closeInspectorOpenedBySignal(log: Logger): void {
-  const flags = `${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`;
-  if (flags.includes("--disable-sigusr1") || flags.includes("--inspect")) return;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const inspector = require("node:inspector") as typeof import("node:inspector");
-  let closed = 0;
-  const check = () => {
-    if (inspector.url() === undefined) return;
-    inspector.close();
-    closed++;
-    log.warn({ event: "inspector-closed", reason: "SIGUSR1 arrived during Node's boot, before pidone's handler; run node with --disable-sigusr1 (Node 22.14+)" });
-  };
-  check();
-  let turns = 0;
-  const timer = setInterval(() => {
-    check();
-    if (++turns < 100) return;
-    clearInterval(timer);
-    log.debug({ event: "inspector-guard-done", closed });
-  }, 10);
-  timer.unref();
-}
-

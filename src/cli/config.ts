@@ -4,6 +4,8 @@ import path from "node:path";
 import { constants } from "node:os";
 import { ConfigError } from "../errors.js";
 import { checkControlSocketPath, parseListenAddress, type ListenAddress } from "./listen-address.js";
+import { loopbackHost } from "../listen-addr.js";
+import type { ReadySignal } from "../ready-signal.js";
 import { currentUid, defaultControlSocket, fsProbe } from "./control-socket-path.js";
 
 /** Everything pidone runs with. */
@@ -48,18 +50,9 @@ export interface Config {
   preload?: readonly string[];
 }
 
-/** How --overlap knows the next generation is ready, judged once here. */
-export type Readiness =
-  /** It sends READY=1 to the NOTIFY_SOCKET pidone gives it (sd_notify). */
-  | { kind: "notify" }
-  /** A GET of `path` through the held socket, routed to it alone, answers 2xx/3xx. */
-  | { kind: "http"; path: string; host: string }
-  /** It accepts a connection pidone routes to it alone (--ready-tcp, or nothing configured). */
-  | { kind: "accept" };
-
-/** --overlap's settings. */
+/** --overlap's settings: how the next generation says it is ready, and how long it may take. */
 export interface Overlap {
-  readiness: Readiness;
+  readySignal: ReadySignal;
   readyTimeoutMs: number;
 }
 
@@ -272,7 +265,7 @@ export function normalizeConfig(
     logFormat: parseChoice(format.text, ["json", "pretty", "auto"] as const, format.from),
   };
   if (config.pollMs === 0) throw new ConfigError(`${poll.from}: polling interval must be above 0`);
-  return Object.freeze({ ...config, ...normalizeHandoff(raw, env, cwd), ...normalizePreload(raw, env) });
+  return Object.freeze({ ...config, ...normalizeListenHealthOverlap(raw, env, cwd), ...normalizePreload(raw, env) });
 }
 
 /** --preload: a comma-separated list of module names (whether the command is Python, and whether
@@ -294,7 +287,7 @@ function normalizePreload(raw: RawOptions, env: NodeJS.ProcessEnv): Partial<Conf
  *  no unix one (a single shared socket cannot be steered). */
 function normalizeOverlap(
   raw: RawOptions, env: NodeJS.ProcessEnv, from: string, listen: readonly ListenAddress[],
-  given: { notify: boolean; http: string | undefined; tcp: boolean },
+  given: { notify: boolean; http: string | undefined },
 ): Overlap {
   if (listen.length === 0) throw new ConfigError(`${from}: needs --listen (PIDONE_LISTEN) with a TCP address: the next generation starts on a socket of its own`);
   const unix = listen.find((a) => a.kind === "unix");
@@ -302,64 +295,82 @@ function normalizeOverlap(
   const timeout = pick(raw.readyTimeout, env, { flag: "--ready-timeout", env: "PIDONE_READY_TIMEOUT" });
   const readyTimeoutMs = parseDuration(timeout.value === undefined ? DEFAULTS.readyTimeout : String(timeout.value), "s", timeout.value === undefined ? "--ready-timeout (default)" : timeout.from);
   if (readyTimeoutMs === 0) throw new ConfigError(`${timeout.from}: must be above 0`);
-  let readiness: Readiness = { kind: "accept" };
-  if (given.notify) readiness = { kind: "notify" };
+  let readySignal: ReadySignal = { kind: "accept" };
+  if (given.notify) readySignal = { kind: "notify" };
   else if (given.http !== undefined) {
     const url = new URL(given.http);
-    readiness = { kind: "http", path: `${url.pathname}${url.search}`, host: url.host };
+    readySignal = { kind: "http", path: `${url.pathname}${url.search}`, host: url.host };
   }
-  return { readiness, readyTimeoutMs };
+  return { readySignal, readyTimeoutMs };
 }
 
-/** --listen, --health, --ready-tcp and --ready-http. Only the options given appear in the result. */
-function normalizeHandoff(raw: RawOptions, env: NodeJS.ProcessEnv, cwd: string): Partial<Config> {
-  const out: Partial<Config> = {};
-  const listenFrom = raw.listen !== undefined ? "--listen" : "PIDONE_LISTEN";
-  const listen = list(raw.listen, env, "PIDONE_LISTEN").map((a) => parseListenAddress(a, listenFrom, cwd));
+/** --listen, --health, --ready-tcp, --ready-http and --overlap, which lean on each other (--overlap
+ *  needs --listen; --ready-http PATH resolves against it). Only the options given appear. */
+function normalizeListenHealthOverlap(raw: RawOptions, env: NodeJS.ProcessEnv, cwd: string): Partial<Config> {
+  const listen = normalizeListen(raw, env, cwd);
+  const health = normalizeHealth(raw, env, cwd);
+  const overlap = raw.overlap === true ? { on: true, from: "--overlap" }
+    : env.PIDONE_OVERLAP !== undefined ? { on: parseBool(env.PIDONE_OVERLAP, "PIDONE_OVERLAP"), from: "PIDONE_OVERLAP" } : { on: false, from: "" };
+  // Without --health the checks still serve: `pidone restart` waits for them.
+  const out: Partial<Config> = { ...health, ...normalizeReadyChecks(raw, env, cwd, overlap.on ? listen : null) };
+  if (listen.length > 0) out.listen = Object.freeze(listen);
+  if (overlap.on) out.overlap = normalizeOverlap(raw, env, overlap.from, listen, { notify: raw.readyNotify === true || (env.PIDONE_READY_NOTIFY !== undefined && parseBool(env.PIDONE_READY_NOTIFY, "PIDONE_READY_NOTIFY")), http: out.readyHttp });
+  else if (raw.readyNotify === true || raw.readyTimeout !== undefined) {
+    throw new ConfigError(`${raw.readyNotify === true ? "--ready-notify" : "--ready-timeout"}: only with --overlap (PIDONE_OVERLAP=1)`);
+  }
+  return out;
+}
+
+/** --listen: the addresses, each given once. */
+function normalizeListen(raw: RawOptions, env: NodeJS.ProcessEnv, cwd: string): ListenAddress[] {
+  const from = raw.listen !== undefined ? "--listen" : "PIDONE_LISTEN";
+  const listen = list(raw.listen, env, "PIDONE_LISTEN").map((a) => parseListenAddress(a, from, cwd));
   const seen = new Set<string>();
   for (const a of listen) {
-    if (seen.has(a.text)) throw new ConfigError(`${listenFrom}: ${a.text} is given twice`);
+    if (seen.has(a.text)) throw new ConfigError(`${from}: ${a.text} is given twice`);
     seen.add(a.text);
   }
-  if (listen.length > 0) out.listen = Object.freeze(listen);
+  return listen;
+}
 
+/** --health: where the health server listens; PIDONE_HEALTH can say off. */
+function normalizeHealth(raw: RawOptions, env: NodeJS.ProcessEnv, cwd: string): Pick<Config, "health"> {
   const health = pick(raw.health, env, { flag: "--health", env: "PIDONE_HEALTH" });
-  if (health.value !== undefined && !(health.from === "PIDONE_HEALTH" && isOff(String(health.value)))) {
-    out.health = parseListenAddress(String(health.value), health.from, cwd);
-  }
+  if (health.value === undefined || (health.from === "PIDONE_HEALTH" && isOff(String(health.value)))) return {};
+  return { health: parseListenAddress(String(health.value), health.from, cwd) };
+}
+
+/** --ready-tcp and --ready-http, the checks of /readyz and `pidone restart`. With --overlap
+ *  (`overlapListen` given) --ready-http may be a PATH, asked of the first TCP --listen address. */
+function normalizeReadyChecks(
+  raw: RawOptions, env: NodeJS.ProcessEnv, cwd: string, overlapListen: readonly ListenAddress[] | null,
+): Pick<Config, "readyTcp" | "readyHttp"> {
+  const out: Pick<Config, "readyTcp" | "readyHttp"> = {};
   const tcp = pick(raw.readyTcp, env, { flag: "--ready-tcp", env: "PIDONE_READY_TCP" });
   if (tcp.value !== undefined && String(tcp.value).trim() !== "") {
     const a = parseListenAddress(String(tcp.value), tcp.from, cwd, "127.0.0.1");
     if (a.kind !== "tcp") throw new ConfigError(`${tcp.from}: '${String(tcp.value)}' is not a TCP address (use PORT or HOST:PORT)`);
     out.readyTcp = a;
   }
-  const overlap = raw.overlap === true ? { on: true, from: "--overlap" }
-    : env.PIDONE_OVERLAP !== undefined ? { on: parseBool(env.PIDONE_OVERLAP, "PIDONE_OVERLAP"), from: "PIDONE_OVERLAP" } : { on: false, from: "" };
   const http = pick(raw.readyHttp, env, { flag: "--ready-http", env: "PIDONE_READY_HTTP" });
   const httpText = http.value === undefined ? "" : String(http.value).trim();
-  if (overlap.on && httpText.startsWith("/")) {
+  if (overlapListen !== null && httpText.startsWith("/")) {
     // --overlap probes through the held socket, so a path is enough; /readyz (with --health)
     // then asks the serving generation on the first --listen address.
-    const first = listen.find((a) => a.kind === "tcp");
+    const first = overlapListen.find((a) => a.kind === "tcp");
     if (first && first.kind === "tcp") {
-      const host = first.host === "0.0.0.0" || first.host === "::" ? "127.0.0.1" : first.family === 6 ? `[${first.host}]` : first.host;
-      out.readyHttp = new URL(httpText, `http://${host}:${first.port}`).href;
+      const host = loopbackHost(first);
+      out.readyHttp = new URL(httpText, `http://${host.includes(":") ? `[${host}]` : host}:${first.port}`).href;
     }
   } else if (httpText !== "") {
-    const text = httpText;
     let url: URL | null = null;
     try {
-      url = new URL(text);
+      url = new URL(httpText);
     } catch {
       // reported below
     }
-    if (url === null || url.protocol !== "http:") throw new ConfigError(`${http.from}: invalid URL '${text}' (use an http:// URL, e.g. http://127.0.0.1:8000/healthz)`);
+    if (url === null || url.protocol !== "http:") throw new ConfigError(`${http.from}: invalid URL '${httpText}' (use an http:// URL, e.g. http://127.0.0.1:8000/healthz)`);
     out.readyHttp = url.href;
   }
-  if (overlap.on) out.overlap = normalizeOverlap(raw, env, overlap.from, listen, { notify: raw.readyNotify === true || (env.PIDONE_READY_NOTIFY !== undefined && parseBool(env.PIDONE_READY_NOTIFY, "PIDONE_READY_NOTIFY")), http: out.readyHttp, tcp: out.readyTcp !== undefined });
-  else if (raw.readyNotify === true || raw.readyTimeout !== undefined) {
-    throw new ConfigError(`${raw.readyNotify === true ? "--ready-notify" : "--ready-timeout"}: only with --overlap (PIDONE_OVERLAP=1)`);
-  }
-  // Without --health a check still serves: `pidone restart` waits for it.
   return out;
 }

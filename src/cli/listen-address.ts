@@ -1,13 +1,15 @@
 // Socket addresses for --listen, --health and --ready-tcp: parsed here, purely (no lookups, no
 // I/O), so that a bad address is a one-line ConfigError before anything is bound or spawned.
+// The address type and what is known of one live in src/listen-addr.ts.
 import path from "node:path";
 import { ConfigError } from "../errors.js";
 import { net } from "../lazy-net.js";
+import type { ListenAddress } from "../listen-addr.js";
 
-/** A parsed address. `text` is its canonical form, used in logs and error messages. */
-export type ListenAddress =
-  | { kind: "tcp"; family: 4 | 6; host: string; port: number; text: string }
-  | { kind: "unix"; path: string; text: string };
+/** The parsed address, for readers at the edge (its room is src/listen-addr.ts). */
+export type { ListenAddress } from "../listen-addr.js";
+/** Why a bind failed, worded for an option (its room is src/listen-addr.ts). */
+export { describeBindError } from "../listen-addr.js";
 
 /** Longest path a sockaddr_un holds (108 bytes with the terminating NUL). */
 const UNIX_PATH_MAX = 107;
@@ -77,40 +79,4 @@ export function parseListenAddress(text: string, option: string, cwd: string, de
   if (port < 1 || port > 65535) bad(`port ${port} is out of range (1-65535)`);
   const family = net().isIPv6(host) ? 6 : 4;
   return { kind: "tcp", family, host, port, text: family === 6 ? `[${host}]:${port}` : `${host}:${port}` };
-}
-
-/** Name of a handed-off socket in LISTEN_FDNAMES: systemd separates names with ':', so none may
- *  contain one. `tcp-8000`, `unix-app.sock`. */
-export function fdName(a: ListenAddress): string {
-  const base = a.kind === "tcp" ? `tcp-${a.port}` : `unix-${path.basename(a.path)}`;
-  return base.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 255);
-}
-
-/** One line saying why binding `a` failed and what to do, for the errno code `code`. */
-export function describeBindError(code: string, a: ListenAddress, option: string): string {
-  const where = `${option} ${a.text}`;
-  switch (code) {
-    case "EADDRINUSE":
-      return a.kind === "tcp"
-        ? `${where}: address already in use (another process listens on port ${a.port})`
-        : `${where}: address already in use (another process listens on ${a.path}, or a non-socket file is there)`;
-    case "EACCES":
-    case "EPERM":
-      return a.kind === "tcp" && a.port < 1024
-        ? `${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE; use a port of 1024 or more)`
-        : `${where}: permission denied`;
-    case "EADDRNOTAVAIL":
-      return `${where}: address not available (no network interface has ${a.kind === "tcp" ? a.host : "it"})`;
-    case "EAFNOSUPPORT":
-      return `${where}: address family not supported (IPv6 disabled?)`;
-    case "ENOENT":
-    case "ENOTDIR":
-      return `${where}: directory ${a.kind === "unix" ? path.dirname(a.path) : ""} does not exist`;
-    case "EROFS":
-      return `${where}: read-only file system`;
-    case "EINVAL":
-      return `${where}: invalid address (EINVAL)`;
-    default:
-      return `${where}: cannot listen (${code})`;
-  }
 }

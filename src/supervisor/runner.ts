@@ -7,7 +7,7 @@ import { initialModel, type Model, type Policy } from "./state.js";
 import { plainSpawner, type Spawner } from "../child/spawn.js";
 import type { DrainResult, Handoff } from "../child/handoff.js";
 import { ProcessTree, standingFields } from "../child/tree.js";
-import type { Readiness } from "../cli/config.js";
+import type { ReadySignal } from "../ready-signal.js";
 import type { Libc } from "../sys/libc.js";
 
 /** What the runner needs from its surroundings. */
@@ -21,7 +21,7 @@ export interface RunnerOptions {
   /** Listening sockets handed to every generation, through the exec shim (--listen). */
   handoff?: Pick<Handoff, "spawnVia" | "drain" | "spawnNextVia" | "awaitReady">;
   /** How --overlap knows the next generation is ready. */
-  readiness?: Readiness;
+  readySignal?: ReadySignal;
   /** pidone's stdin is a terminal: each generation is given it (see child/spawn.ts). */
   terminal?: boolean;
   /** How generations start (--preload forks them from a zygote); default: a plain spawn. */
@@ -138,9 +138,9 @@ export class Runner {
       case "await-ready": {
         const { token } = effect;
         this.endReady?.();
-        const { handoff, readiness } = this.opts;
-        if (!handoff || !readiness) return;
-        this.endReady = handoff.awaitReady(readiness, (how) => {
+        const { handoff, readySignal } = this.opts;
+        if (!handoff || !readySignal) return;
+        this.endReady = handoff.awaitReady(readySignal, (how) => {
           this.endReady = null;
           this.dispatch({ type: "next-ready", token, how, at: now() });
         });
@@ -213,8 +213,8 @@ export class Runner {
   }
 
   private spawn(next: boolean): void {
-    const { handoff, readiness } = this.opts;
-    const via = handoff ? (next && readiness ? handoff.spawnNextVia(readiness) : handoff.spawnVia()) : undefined;
+    const { handoff, readySignal } = this.opts;
+    const via = handoff ? (next && readySignal ? handoff.spawnNextVia(readySignal) : handoff.spawnVia()) : undefined;
     let pidRef = -1;
     this.spawner.start({
       onSpawned: (pid, collector) => {

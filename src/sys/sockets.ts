@@ -4,7 +4,7 @@
 // one app generation replaces the next.
 import { constants as osc } from "node:os";
 import { lstatSync, unlinkSync } from "node:fs";
-import type { ListenAddress } from "../cli/listen-address.js";
+import type { ListenAddress, UnixAddress } from "../listen-addr.js";
 import { BindError } from "../errors.js";
 import { loadKoffi } from "./libc.js";
 
@@ -213,7 +213,7 @@ export function loadSockets(): Sockets {
     close: (fd) => void close(fd),
   };
 
-  function staleUnixSocket(a: Extract<ListenAddress, { kind: "unix" }>): boolean {
+  function staleUnixSocket(a: UnixAddress): boolean {
     try {
       if (!lstatSync(a.path).isSocket()) return false;
     } catch {

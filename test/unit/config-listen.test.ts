@@ -71,4 +71,24 @@ describe("--health and readiness checks", () => {
     // Without --health the check is still taken: `pidone restart` waits for it.
     expect(normalize({ readyTcp: "8000" }).readyTcp?.text).toBe("127.0.0.1:8000");
   });
+
+  it("--overlap --ready-http PATH: a URL on the first --listen address, a wildcard reached on loopback", () => {
+    const url = (listen: string[]) => normalize({ listen, overlap: true, readyHttp: "/healthz?deep=1" }).readyHttp;
+    expect(url([":8000"])).toBe("http://127.0.0.1:8000/healthz?deep=1");
+    expect(url(["[::]:8000"])).toBe("http://127.0.0.1:8000/healthz?deep=1");
+    expect(url(["10.1.2.3:8000", ":9000"])).toBe("http://10.1.2.3:8000/healthz?deep=1");
+    expect(url(["[::1]:8000"])).toBe("http://[::1]:8000/healthz?deep=1");
+  });
+
+  it("--overlap: the ready signal is accept unless --ready-notify or --ready-http names another", () => {
+    const overlap = (raw: RawOptions, env: NodeJS.ProcessEnv = {}) => normalize({ listen: [":8000"], overlap: true, ...raw }, env).overlap;
+    expect(overlap({})).toEqual({ readySignal: { kind: "accept" }, readyTimeoutMs: 60_000 });
+    expect(overlap({ readyTcp: "8000", readyTimeout: "5s" })).toEqual({ readySignal: { kind: "accept" }, readyTimeoutMs: 5000 });
+    expect(overlap({ readyNotify: true, readyHttp: "/healthz" })?.readySignal).toEqual({ kind: "notify" });
+    expect(overlap({}, { PIDONE_READY_NOTIFY: "1" })?.readySignal).toEqual({ kind: "notify" });
+    expect(overlap({ readyHttp: "/healthz?deep=1" })?.readySignal).toEqual({ kind: "http", path: "/healthz?deep=1", host: "127.0.0.1:8000" });
+    expect(overlap({ readyHttp: "http://10.0.0.1:81/up" })?.readySignal).toEqual({ kind: "http", path: "/up", host: "10.0.0.1:81" });
+    expect(configError(() => normalize({ readyNotify: true }))).toBe("--ready-notify: only with --overlap (PIDONE_OVERLAP=1)");
+    expect(configError(() => normalize({ overlap: true, listen: ["unix:/a.sock"] }))).toMatch(/^--overlap: --listen unix:\/a\.sock is a unix socket/);
+  });
 });

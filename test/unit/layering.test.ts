@@ -10,7 +10,7 @@ import path from "node:path";
 /** The layers, lowest first. A room may import its own layer and the layers below it, never one
  *  above. The lowest layer holds the leaves: rooms that import nothing of src/ (checked too). */
 const LAYERS: readonly (readonly string[])[] = [
-  ["errors.ts", "lazy-net.ts", "exit-status.ts", "line-splitter.ts", "boot"],
+  ["errors.ts", "lazy-net.ts", "exit-status.ts", "line-splitter.ts", "listen-addr.ts", "ready-signal.ts", "http-status.ts", "boot"],
   ["sys"],
   ["child"],
   ["cli"],
@@ -20,7 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["control"],
   ["sync"],
   ["preflight.ts"],
-  ["supervise.ts"],
+  ["supervise", "supervise.ts"],
   ["main.ts"],
 ];
 

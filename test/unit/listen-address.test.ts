@@ -2,7 +2,8 @@
 // every refusal as a one-line ConfigError, and the sockaddr bytes the kernel will get.
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/errors.js";
-import { describeBindError, fdName, parseListenAddress, type ListenAddress } from "../../src/cli/listen-address.js";
+import { parseListenAddress } from "../../src/cli/listen-address.js";
+import { describeBindError, fdName, loopbackHost, type ListenAddress, type TcpAddress } from "../../src/listen-addr.js";
 import { sockaddr } from "../../src/sys/sockets.js";
 
 const parse = (text: string) => parseListenAddress(text, "--listen", "/srv/app");
@@ -78,6 +79,19 @@ describe("fdName and describeBindError", () => {
     expect(describeBindError("EADDRNOTAVAIL", parse("10.9.9.9:8000"), "--health")).toBe("--health 10.9.9.9:8000: address not available (no network interface has 10.9.9.9)");
     expect(describeBindError("ENOENT", parse("unix:/nope/x.sock"), "--listen")).toBe("--listen unix:/nope/x.sock: directory /nope does not exist");
     expect(describeBindError("EWHATEVER", a, "--listen")).toBe("--listen 0.0.0.0:80: cannot listen (EWHATEVER)");
+  });
+});
+
+describe("loopbackHost: where pidone reaches an address it listens on", () => {
+  const host = (t: string) => loopbackHost(parse(t) as TcpAddress);
+  it("a wildcard, IPv4 or IPv6 (which takes IPv4 too), is reached on 127.0.0.1", () => {
+    expect(host(":8000")).toBe("127.0.0.1");
+    expect(host("[::]:8000")).toBe("127.0.0.1");
+  });
+  it("any other host as it is", () => {
+    expect(host("10.1.2.3:8000")).toBe("10.1.2.3");
+    expect(host("[::1]:8000")).toBe("::1");
+    expect(host("[fe80::1:2]:8000")).toBe("fe80::1:2");
   });
 });
 
