@@ -6,7 +6,9 @@
 //   sysroot  node's libraries and loader, from Debian's arm64 packages (`apt-get download`:
 //            a download, not an install; needs `dpkg --add-architecture arm64 && apt-get update`)
 //
-//   node scripts/arm64.mjs koffi|node|sysroot|all     (prints the directories)
+//   busybox  busybox-static for arm64, the app of the arm64 test (test/integration/arm64.test.ts)
+//
+//   node scripts/arm64.mjs koffi|node|sysroot|busybox|all     (prints where each is)
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
@@ -40,25 +42,36 @@ export function node() {
 /** Debian's arm64 libc, libstdc++ and libgcc_s unpacked into one root: its loader and the
  *  directories to pass it as --library-path. */
 export function sysroot() {
-  const dir = path.join(CACHE, "sysroot");
-  if (!existsSync(dir)) {
-    const debs = path.join(CACHE, "debs");
-    rmSync(debs, { recursive: true, force: true });
-    mkdirSync(debs, { recursive: true });
-    try {
-      execFileSync("apt-get", ["download", ...DEBS], { cwd: debs, stdio: ["ignore", "ignore", "pipe"] });
-    } catch (err) {
-      throw new Error(`arm64: apt-get download ${DEBS.join(" ")} failed (run \`dpkg --add-architecture arm64 && apt-get update\` first): ${String(err.stderr ?? err.message).trim()}`);
-    }
-    const tmp = `${dir}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    for (const deb of readdirSync(debs)) execFileSync("dpkg-deb", ["-x", path.join(debs, deb), tmp]);
-    renameSync(tmp, dir);
-  }
+  const dir = unpackDebs("sysroot", DEBS);
   const libDirs = ["lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu"].map((d) => path.join(dir, d)).filter((d) => existsSync(d));
   const loader = path.join(dir, "lib/aarch64-linux-gnu/ld-linux-aarch64.so.1");
   if (!existsSync(loader)) throw new Error(`arm64: no ld-linux-aarch64.so.1 in ${dir}; remove it and run again`);
   return { loader: realpathSync(loader), libraryPath: libDirs.join(":") };
+}
+
+/** Debian's busybox-static for arm64 (an arm64 app for the tests), fetched if missing. */
+export function busybox() {
+  return path.join(unpackDebs("busybox", ["busybox-static:arm64"]), "bin/busybox");
+}
+
+/** `apt-get download` of `packages` unpacked together into CACHE/dirName (once). */
+function unpackDebs(dirName, packages) {
+  const dir = path.join(CACHE, dirName);
+  if (existsSync(dir)) return dir;
+  const debs = path.join(CACHE, `${dirName}.debs`);
+  rmSync(debs, { recursive: true, force: true });
+  mkdirSync(debs, { recursive: true });
+  try {
+    execFileSync("apt-get", ["download", ...packages], { cwd: debs, stdio: ["ignore", "ignore", "pipe"] });
+  } catch (err) {
+    throw new Error(`arm64: apt-get download ${packages.join(" ")} failed (run \`dpkg --add-architecture arm64 && apt-get update\` first): ${String(err.stderr ?? err.message).trim()}`);
+  }
+  const tmp = `${dir}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  for (const deb of readdirSync(debs)) execFileSync("dpkg-deb", ["-x", path.join(debs, deb), tmp]);
+  renameSync(tmp, dir);
+  rmSync(debs, { recursive: true, force: true });
+  return dir;
 }
 
 /** `npm pack NAME@VERSION` into the cache, unpacked into CACHE/dirName (once). */
@@ -82,9 +95,9 @@ function unpackNpm(name, version, dirName) {
 
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const what = process.argv[2] ?? "all";
-  const parts = { koffi, node, sysroot: () => sysroot().loader };
+  const parts = { koffi, node, sysroot: () => sysroot().loader, busybox };
   if (what !== "all" && !(what in parts)) {
-    console.error(`usage: node scripts/arm64.mjs koffi|node|sysroot|all (not ${what})`);
+    console.error(`usage: node scripts/arm64.mjs koffi|node|sysroot|busybox|all (not ${what})`);
     process.exit(2);
   }
   try {
