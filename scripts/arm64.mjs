@@ -58,19 +58,19 @@ export function busybox() {
 function unpackDebs(dirName, packages) {
   const dir = path.join(CACHE, dirName);
   if (existsSync(dir)) return dir;
-  const debs = path.join(CACHE, `${dirName}.debs`);
+  const debs = `${dir}.debs-${process.pid}`;
   rmSync(debs, { recursive: true, force: true });
   mkdirSync(debs, { recursive: true });
   try {
     execFileSync("apt-get", ["download", ...packages], { cwd: debs, stdio: ["ignore", "ignore", "pipe"] });
   } catch (err) {
+    rmSync(debs, { recursive: true, force: true });
     throw new Error(`arm64: apt-get download ${packages.join(" ")} failed (run \`dpkg --add-architecture arm64 && apt-get update\` first): ${String(err.stderr ?? err.message).trim()}`);
   }
-  const tmp = `${dir}.tmp`;
-  rmSync(tmp, { recursive: true, force: true });
+  const tmp = `${dir}.tmp-${process.pid}`;
   for (const deb of readdirSync(debs)) execFileSync("dpkg-deb", ["-x", path.join(debs, deb), tmp]);
-  renameSync(tmp, dir);
   rmSync(debs, { recursive: true, force: true });
+  publish(tmp, dir);
   return dir;
 }
 
@@ -78,19 +78,30 @@ function unpackDebs(dirName, packages) {
 function unpackNpm(name, version, dirName) {
   const dir = path.join(CACHE, dirName);
   if (existsSync(dir)) return dir;
-  mkdirSync(CACHE, { recursive: true });
-  // npm pack checks the tarball against the registry's integrity; --json names the file.
+  // Per process: two test files may fetch the same thing at once (see publish).
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
   // Without the settings of an `npm pack --dry-run` this may run under (prepack): the file must be written.
   const env = { ...process.env };
   delete env.npm_config_dry_run;
-  const [{ filename }] = JSON.parse(execFileSync("npm", ["pack", `${name}@${version}`, "--json", "--pack-destination", CACHE], { encoding: "utf8", env, stdio: ["ignore", "pipe", "inherit"] }));
-  const tmp = `${dir}.tmp`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-  execFileSync("tar", ["-xzf", path.join(CACHE, filename), "-C", tmp, "--strip-components=1"]);
-  rmSync(path.join(CACHE, filename));
-  renameSync(tmp, dir);
+  // npm pack checks the tarball against the registry's integrity; --json names the file.
+  const [{ filename }] = JSON.parse(execFileSync("npm", ["pack", `${name}@${version}`, "--json", "--pack-destination", tmp], { encoding: "utf8", env, stdio: ["ignore", "pipe", "inherit"] }));
+  const tgz = path.join(tmp, filename);
+  execFileSync("tar", ["-xzf", tgz, "-C", tmp, "--strip-components=1"]);
+  rmSync(tgz);
+  publish(tmp, dir);
   return dir;
+}
+
+/** Move a finished `tmp` into place as `dir`; if another process got there first, keep its copy. */
+function publish(tmp, dir) {
+  try {
+    renameSync(tmp, dir);
+  } catch (err) {
+    if (!existsSync(dir)) throw err;
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
