@@ -1,8 +1,8 @@
 // The package as users get it: `npm pack` (its prepack fetches koffi's arm64 modules and builds),
-// installed into an empty prefix with no registry and no install scripts, then the installed
-// `pidone` run on Node 20 and Node 22: --version through its shebang, PID 1 over an app (SIGUSR1
-// restart, `pidone sync --once` through a local transport, the app's exit code passed), one start
-// per node. The pack runs in a copy of the repository, so the build it makes never replaces the
+// installed into an empty prefix with no registry and no install scripts (and run by npx), then
+// the installed `pidone` run on Node 20 and Node 22: --version through its shebang, PID 1 over an
+// app (restarts by SIGUSR1 and `pidone restart`, `pidone status`, `pidone sync --once` through a
+// local transport, the app's exit code passed), one start per node. The pack runs in a copy of the repository, so the build it makes never replaces the
 // dist/ other test files are running.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -75,10 +75,17 @@ describe.skipIf(process.env.PIDONE_TEST_NODE)("the npm package", () => {
     expect(existsSync(path.join(prefix, "lib/node_modules/pidone/node_modules"))).toBe(false);
   });
 
+  it("npx runs it from the tarball, with no registry", async () => {
+    const npx = await run("npx", ["--yes", "--offline", "--cache", path.join(base, "npx-cache"), "--registry", "http://127.0.0.1:9/", `--package=${tarball}`, "--", "pidone", "--version"],
+      { cwd: base, env: cleanEnv() as Record<string, string>, timeoutMs: 60_000 });
+    expect(npx.code, `${npx.stdout}\n${npx.stderr}`).toBe(0);
+    expect(npx.stdout.trim()).toBe(version);
+  });
+
   it.each([
     ["Node 20", process.execPath],
     ["Node 22", NODE22],
-  ])("the installed pidone on %s: --version, PID 1 restarting on SIGUSR1 and on sync --once, the app's exit code passed", async (_name, node) => {
+  ])("the installed pidone on %s: --version, PID 1 restarting on SIGUSR1, restart and sync --once, status, the app's exit code passed", async (_name, node) => {
     expect(existsSync(node), `${node} missing: npm run node22`).toBe(true);
     const bin = path.join(prefix, "bin/pidone");
     // The bin link's shebang (`#!/usr/bin/env node`) finds this node first on PATH.
@@ -99,6 +106,15 @@ describe.skipIf(process.env.PIDONE_TEST_NODE)("the npm package", () => {
     p.signal("SIGUSR1");
     const [first, second] = await p.waitForStdout(/app READY v0 (\d+)/, 30_000, 2);
     expect(second?.[1], p.output()).not.toBe(first?.[1]);
+    // The installed client: `pidone restart` prints the new app's pid, `pidone status` reports it.
+    const client = (args: string[]) => run(node, [bin, ...args], { env: { PIDONE_CONTROL_SOCKET: p.socket }, timeoutMs: 30_000 });
+    const restarted = await client(["restart"]);
+    expect(restarted.code, `${restarted.stderr}\n${p.output()}`).toBe(0);
+    const third = (await p.waitForStdout(/app READY v0 (\d+)/, 30_000, 3))[2]?.[1];
+    expect(restarted.stdout.trim()).toBe(third);
+    const status = await client(["status", "--json"]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ state: "running", pid: Number(third), generation: 3 });
 
     writeFileSync(path.join(local, "app.js"), app("v1"));
     const sync = await run(node, [bin, "sync", "--json", "--once", local, remote, "--via", `env PIDONE_CONTROL_SOCKET=${p.socket}`, "--remote-command", `${node} ${bin}`],
