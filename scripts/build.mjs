@@ -1,10 +1,11 @@
 // Builds dist/pidone-main.cjs, one minified CommonJS bundle, and dist/pidone.cjs, the entry that
 // loads it: src/boot/early-signals.js as its very first statement, then src/boot/load-bundle.js
-// (the bundle through V8's code cache). Plus koffi's native module for this platform, and the code
+// (the bundle through V8's code cache). Plus koffi's native modules (below), and the code
 // cache for the node that runs the build (scripts/code-cache.mjs: one start of pidone).
 // With --standalone, also dist/standalone/: node, the bundle and node's libraries with their loader,
 // to copy into an image that has no Node (scripts/standalone.mjs).
 import { build } from "esbuild";
+import { cachedKoffi } from "./arm64.mjs";
 import { writeCodeCache } from "./code-cache.mjs";
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -47,13 +48,19 @@ await build({
   logLevel: "warning",
 });
 
-// koffi's prebuilt binaries live in @koromix/koffi-<platform>-<arch>/<triplet>/koffi.node.
+// koffi's prebuilt binaries live in @koromix/koffi-<platform>-<arch>/<triplet>/koffi.node: this
+// platform's from node_modules, and on Linux the arm64 ones from tools/arm64 when fetched there
+// (`node scripts/arm64.mjs koffi`, which npm pack runs first: the package carries both).
 const scope = path.join(root, "node_modules/@koromix");
+const koffiPackages = (existsSync(scope) ? readdirSync(scope) : [])
+  .filter((name) => name.startsWith(`koffi-${process.platform}-`))
+  .map((name) => path.join(scope, name));
+const arm64 = process.platform === "linux" ? cachedKoffi() : null;
+if (arm64 && !koffiPackages.some((p) => p.endsWith("-arm64"))) koffiPackages.push(arm64);
 let copied = 0;
-for (const pkgDir of existsSync(scope) ? readdirSync(scope) : []) {
-  if (!pkgDir.startsWith(`koffi-${process.platform}-`)) continue;
-  for (const triplet of readdirSync(path.join(scope, pkgDir))) {
-    const file = path.join(scope, pkgDir, triplet, "koffi.node");
+for (const pkgDir of koffiPackages) {
+  for (const triplet of readdirSync(pkgDir)) {
+    const file = path.join(pkgDir, triplet, "koffi.node");
     if (!existsSync(file)) continue;
     mkdirSync(path.join(dist, "koffi", triplet), { recursive: true });
     cpSync(file, path.join(dist, "koffi", triplet, "koffi.node"));

@@ -22,10 +22,12 @@ export function writeCodeCache(dist, node = process.execPath, runner = []) {
   try {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("PIDONE_") && k !== "NODE_OPTIONS"));
     Object.assign(env, { PIDONE_WRITE_CODE_CACHE: "1", PIDONE_CONTROL_SOCKET: path.join(work, "pidone.sock"), PIDONE_LOG_LEVEL: "debug", PIDONE_LOG_FORMAT: "json" });
-    const version = spawnSync(...cmd(runner, node, ["--version"]), { encoding: "utf8", env }).stdout.trim();
+    // The node's own version and arch (the file load-bundle.js looks for): an arm64 node run under
+    // emulation on x64 names arm64.
+    const id = spawnSync(...cmd(runner, node, ["-p", "process.version + '-' + process.arch"]), { encoding: "utf8", env }).stdout.trim();
     const r = spawnSync(...cmd(runner, node, [path.join(dist, "pidone.cjs"), "--", process.execPath, "-e", "0"]), { cwd: work, encoding: "utf8", env, timeout: 30_000 });
     const line = r.stderr.split("\n").find((l) => l.includes('"event":"code-cache"'));
-    const cache = path.join(dist, ".cache", `pidone-main-${version}-${os.arch()}.v8`);
+    const cache = path.join(dist, ".cache", `pidone-main-${id}.v8`);
     if (r.status !== 0 || !line?.includes('"state":"written"') || !existsSync(cache)) {
       throw new Error(`code cache for ${node} not written (exit ${r.status}): ${line ?? ""}${r.stderr}${r.stdout}`.trim());
     }

@@ -15,7 +15,7 @@ import { walk } from "../helpers/rootfs.js";
 
 const engine = podmanAvailable();
 const OVERLAY = path.join(ROOT, "examples/k8s/overlay-dev");
-const LOADER = "/pidone/lib/ld-linux-x86-64.so.2";
+const LOADER = "/pidone/lib/ld.so";
 /** The exec command the overlay documents, for images without a shell. */
 const PIDONE = [LOADER, "--library-path", "/pidone/lib", "/pidone/node", "/pidone/pidone.cjs"];
 const HTTPD = ["busybox", "httpd", "-f", "-p", "8000", "-h", "/app"];

@@ -32,7 +32,8 @@ export function buildRootfs(opts: RootfsOptions = {}): string {
   const node = realpathSync(opts.node ?? process.execPath);
   place(root, node, NODE);
   const koffi = path.join(ROOT, "dist/koffi");
-  const natives = readdirSync(koffi).map((t) => path.join(koffi, t, "koffi.node")).filter((f) => existsSync(f));
+  // This machine's arch only: dist/koffi also holds arm64's once fetched (scripts/arm64.mjs), and ldd refuses those.
+  const natives = readdirSync(koffi).filter((t) => t.endsWith(`_${process.arch}`)).map((t) => path.join(koffi, t, "koffi.node")).filter((f) => existsSync(f));
   // The shared libraries of node and of koffi.node (the glibc one loads; the musl one is never dlopened).
   for (const lib of new Set([node, ...natives].flatMap(sharedLibraries))) place(root, realpathSync(lib), lib);
   // The entry and the bundle it loads (dist/pidone.cjs requires ./pidone-main.cjs).

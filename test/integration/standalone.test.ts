@@ -31,7 +31,7 @@ afterAll(() => {
 
 describe("the standalone directory", () => {
   it("holds node, the bundle, koffi, the libraries with their loader, and bin/pidone", () => {
-    for (const f of ["node", "pidone.cjs", "bin/pidone", "koffi/linux_x64/koffi.node", "lib/libstdc++.so.6", "lib/libc.so.6", "lib/ld-linux-x86-64.so.2"]) {
+    for (const f of ["node", "pidone.cjs", "bin/pidone", "koffi/linux_x64/koffi.node", "lib/libstdc++.so.6", "lib/libc.so.6", "lib/ld-linux-x86-64.so.2", "lib/ld.so"]) {
       expect(existsSync(path.join(dir, f)), f).toBe(true);
     }
   });
