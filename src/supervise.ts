@@ -65,7 +65,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   }).catch((err: unknown) => { handoff?.close(); throw err; }) : undefined;
   const policy: Policy = {
     signalScope: config.signalScope, stopSignal: config.stopSignal, stopTimeoutMs: config.stopTimeoutMs, restart: config.restart,
-    maxRestarts: config.maxRestarts, restartWindowMs: config.restartWindowMs, ...BACKOFF, drain: handoff?.drains ?? false,
+    maxRestarts: config.maxRestarts, restartWindowMs: config.restartWindowMs, changeWindowMs: config.changeWindowMs, ...BACKOFF, drain: handoff?.drains ?? false,
     overlap: config.overlap !== undefined, readyTimeoutMs: config.overlap?.readyTimeoutMs ?? 0,
   };
   const closeAll = () => {

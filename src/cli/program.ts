@@ -42,6 +42,8 @@ export function parseArgs(argv: readonly string[], version: string): Invocation 
     .addOption(new Option("--restart <policy>", `when the app exits on its own: on-failure, always or never ${env("PIDONE_RESTART", ", default on-failure")}`))
     .addOption(new Option("--max-restarts <n>", `give up after this many crash restarts within --restart-window ${env("PIDONE_MAX_RESTARTS", `, default ${DEFAULTS.maxRestarts}`)}`))
     .addOption(new Option("--restart-window <duration>", `window for --max-restarts ${env("PIDONE_RESTART_WINDOW", `, default ${DEFAULTS.restartWindow}`)}`))
+    .addOption(new Option("--change-window <duration>", `an app started by a change or a restart request that exits within this long waits for the next one instead of counting as a crash; 0 turns it off ${env("PIDONE_CHANGE_WINDOW", `, default ${DEFAULTS.changeWindow}`)}`))
+    .addOption(new Option("--every-crash-counts", `every crash enters the backoff and counts toward --max-restarts, even right after a change ${env("PIDONE_EVERY_CRASH_COUNTS")}`))
     .addOption(new Option("--stop-signal <signal>", `signal a stop or restart sends the app; a SIGTERM to pidone is sent as this ${env("PIDONE_STOP_SIGNAL", ", default SIGTERM")}`))
     .addOption(new Option("--restart-signal <signal>", `signal that restarts the app (not forwarded) ${env("PIDONE_RESTART_SIGNAL", ", default SIGUSR1")}`))
     .addOption(new Option("--trigger-file <path>", `restart when this file is created or touched; removed after use ${env("PIDONE_TRIGGER_FILE", `, default ${DEFAULTS.triggerFile}`)}`))
