@@ -157,7 +157,7 @@ async function startControl(
     closers.push(await startControlServer(control, {
       dispatch: runner.dispatch, now, status: () => runner.snapshot(), subscribe: (l) => runner.subscribe(l), log,
       privateDir: !config.controlSocketExplicit, overlap: config.overlap !== undefined,
-      readiness: { readyTcp: config.readyTcp, readyHttp: config.readyHttp },
+      readiness: { readyTcp: config.readyTcp, readyHttp: config.readyHttp }, outputTail: (g) => runner.outputTail(g),
     }));
     return control;
   } catch (err) {

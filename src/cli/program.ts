@@ -9,7 +9,7 @@ export const EXEC_SHIM_ARG = "__exec-shim";
 /** What the command line asks for. */
 export type Invocation =
   | { kind: "run"; raw: RawOptions; command: string[] }
-  | { kind: "client"; action: "restart" | "status"; socket?: string; timeout?: string; wait?: string; json: boolean }
+  | { kind: "client"; action: "restart" | "status"; socket?: string; timeout?: string; wait?: string; settle?: string; json: boolean }
   | {
       kind: "sync"; localDir: string; remoteDir: string; via?: string; remoteCommand?: string; once: boolean;
       deleteExtra: boolean; restart: boolean; ignore: string[]; debounce?: string; json: boolean;
@@ -72,7 +72,7 @@ export function parseArgs(argv: readonly string[], version: string): Invocation 
 function parseClient(action: "restart" | "status", argv: readonly string[], version: string): Invocation {
   const program = new Command(`pidone ${action}`)
     .description(action === "restart"
-      ? "Ask the running pidone to restart the app; waits until the new app process runs and prints its pid."
+      ? "Ask the running pidone to restart the app; waits until the new app is ready (its readiness check passed, or it stayed up through --settle), prints its pid, and exits 5 with its status and last output if it exited instead."
       : "Print the running pidone's status: app pid, uptime, restarts, last exit and last restart reason.")
     .version(version, "-V, --version")
     .addOption(new Option("--socket <path>", `control socket ${env("PIDONE_CONTROL_SOCKET", `, default ${DEFAULTS.controlSocket}`)}`))
@@ -80,11 +80,14 @@ function parseClient(action: "restart" | "status", argv: readonly string[], vers
   if (action === "restart") {
     program.addOption(new Option("--timeout <duration>", "how long to wait for the new app process (default 30s)"));
     program.addOption(new Option("--wait <what>", "ready (default: the new app runs and passes --ready-http/--ready-tcp, or with --overlap was ready) or running"));
+    program.addOption(new Option("--settle <duration>", "without a readiness check: how long the new app must stay up to count as up (default 1s; 0: as soon as it runs)"));
+  } else {
+    program.addOption(new Option("--json", "print JSON"));
+    program.addOption(new Option("--timeout <duration>", "how long to wait for an answer, pidone busy included (default 10s)"));
   }
-  else program.addOption(new Option("--json", "print JSON"));
   return run(program, argv, (cmd) => {
-    const o = cmd.opts<{ socket?: string; timeout?: string; wait?: string; json?: boolean }>();
-    return { kind: "client", action, socket: o.socket, timeout: o.timeout, wait: o.wait, json: o.json === true };
+    const o = cmd.opts<{ socket?: string; timeout?: string; wait?: string; settle?: string; json?: boolean }>();
+    return { kind: "client", action, socket: o.socket, timeout: o.timeout, wait: o.wait, ...(o.settle === undefined ? {} : { settle: o.settle }), json: o.json === true };
   });
 }
 

@@ -23,6 +23,9 @@ async function started(args: string[] = [], env: Record<string, string | undefin
 
 const status = async (p: Pidone, socket = p.socket) => oneLine(await exchange(socket, ['{"cmd":"status"}\n']));
 
+/** A restart's outcome without a readiness check: the new generation stayed up through the settle window. */
+const up = (ev: Record<string, unknown>) => ({ kind: "up", pid: ev.newPid, generation: 2, oldPid: ev.oldPid, ms: expect.any(Number), upMs: expect.any(Number) });
+
 /** pidone and the app are as they were: same app pid, no restart, pidone running and answering. */
 async function unharmed(p: Pidone, pid: number) {
   const st = await status(p);
@@ -76,7 +79,7 @@ describe("bad requests get a one-line error; pidone and the app carry on", () =>
     // Half-closed during a restart, which answers only once the new app runs.
     const x = await exchange(p.socket, ['{"cmd":"restart","timeoutMs":10000}\n'], { end: true, timeoutMs: 12_000 });
     const ev = await p.waitForEvent("restart");
-    expect(oneLine(x)).toEqual({ ok: true, pid: ev.newPid, generation: 2, ms: expect.any(Number) });
+    expect(oneLine(x)).toEqual({ ok: true, pid: ev.newPid, generation: 2, ms: expect.any(Number), outcome: up(ev) });
   });
 
   it("a restart request without timeoutMs takes the default and restarts", async () => {
@@ -84,7 +87,7 @@ describe("bad requests get a one-line error; pidone and the app carry on", () =>
     const x = await exchange(p.socket, ['{"cmd":"restart"}\n'], { timeoutMs: 12_000 });
     const ev = await p.waitForEvent("restart");
     expect(ev.source).toBe("control");
-    expect(oneLine(x)).toEqual({ ok: true, pid: ev.newPid, generation: 2, ms: expect.any(Number) });
+    expect(oneLine(x)).toEqual({ ok: true, pid: ev.newPid, generation: 2, ms: expect.any(Number), outcome: up(ev) });
   });
 
   it("a client that trickles its request is cut at the total deadline, not kept alive byte by byte", async () => {

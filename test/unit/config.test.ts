@@ -358,7 +358,7 @@ describe("parseArgs", () => {
     [["-z", "app"], "-z"],
     [["--stop-timeout"], "--stop-timeout"],
     [["status", "--bogus"], "--bogus"],
-    [["status", "--timeout", "5s"], "--timeout"],
+    [["status", "--settle", "1s"], "--settle"],
     [["restart", "--json"], "--json"],
   ])("%j -> ConfigError mentioning %s", (argv, flag) => {
     const err = configError(() => parseArgs(argv, "1.2.3"));
@@ -368,6 +368,8 @@ describe("parseArgs", () => {
 
   it.each([
     [["restart"], { kind: "client", action: "restart", socket: undefined, timeout: undefined, json: false }],
+    [["restart", "--settle", "2s"], { kind: "client", action: "restart", socket: undefined, timeout: undefined, settle: "2s", json: false }],
+    [["status", "--timeout", "20s"], { kind: "client", action: "status", socket: undefined, timeout: "20s", json: false }],
     [["restart", "--socket", "/run/p.sock", "--timeout", "5s"], { kind: "client", action: "restart", socket: "/run/p.sock", timeout: "5s", json: false }],
     [["status"], { kind: "client", action: "status", socket: undefined, timeout: undefined, json: false }],
     [["status", "--json", "--socket", "/s"], { kind: "client", action: "status", socket: "/s", timeout: undefined, json: true }],
