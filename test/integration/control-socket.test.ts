@@ -107,6 +107,37 @@ describe("bad requests get a one-line error; pidone and the app carry on", () =>
   });
 });
 
+describe("clients wait their turn while the socket is busy", () => {
+  it("300 idle connections take every slot: pidone status and pidone restart retry until one frees, and succeed", async () => {
+    const p = await started();
+    const net = await import("node:net");
+    const idle: import("node:net").Socket[] = [];
+    try {
+      // Connections that send nothing: pidone holds 64 until the request deadline (5 s) and
+      // answers the rest "busy".
+      await Promise.all(Array.from({ length: 300 }, () => new Promise<void>((resolve) => {
+        const c = net.connect(p.socket);
+        idle.push(c);
+        c.on("error", () => resolve());
+        c.on("connect", () => resolve());
+      })));
+      const busy = await exchange(p.socket, ['{"cmd":"status"}\n']);
+      expect(busy.answer, "the socket was not busy: the test would prove nothing").toMatch(/^\{"ok":false,"error":"busy: /);
+      const env = { PIDONE_CONTROL_SOCKET: p.socket };
+      const [st, re] = await Promise.all([
+        run(process.execPath, [BUNDLE, "status"], { env, timeoutMs: 20_000 }),
+        run(process.execPath, [BUNDLE, "restart", "--settle", "0"], { env, timeoutMs: 30_000 }),
+      ]);
+      expect(st.code, st.stderr).toBe(0);
+      expect(st.stdout).toMatch(/^state: +(running|stopping|starting)/m);
+      expect(re.code, re.stderr).toBe(0);
+      expect(re.stdout.trim()).toMatch(/^\d+$/);
+    } finally {
+      for (const c of idle) c.destroy();
+    }
+  }, 40_000);
+});
+
 describe("the socket path: only a provably dead socket is ever removed", () => {
   it("--control-socket naming a regular file: exit 2, one line, the file untouched", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "pidone-ctl-"));
