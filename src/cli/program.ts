@@ -32,7 +32,7 @@ export function parseArgs(argv: readonly string[], version: string): Invocation 
   if (argv[0] === "receive") return parseReceive(argv.slice(1), version);
 
   const program = new Command("pidone")
-    .usage("[options] -- <command> [args...]\n       pidone restart [--socket PATH] [--timeout DURATION] [--wait ready|running]\n       pidone status [--socket PATH] [--json]\n       pidone sync LOCAL_DIR REMOTE_DIR --via PREFIX [--once] (see pidone sync --help)")
+    .usage("[options] -- <command> [args...]\n       pidone restart [--socket PATH] [--timeout DURATION] [--wait ready|running] [--settle DURATION]\n       pidone status [--socket PATH] [--json] [--timeout DURATION]\n       pidone sync LOCAL_DIR REMOTE_DIR --via PREFIX [--once] (see pidone sync --help)")
     .description("PID 1 for containers: runs <command> as its child, forwards signals, reaps zombies, and restarts the app in place on SIGUSR1, a trigger file, file changes, `pidone restart` or a crash.")
     .version(version, "-V, --version")
     .argument("[command...]", "the app and its arguments, passed as-is (no shell)")
