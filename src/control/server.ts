@@ -394,12 +394,19 @@ function restart(req: Extract<ControlRequest, { cmd: "restart" }>, deps: Control
     settled = s.generation;
     if (settling) clearTimeout(settling);
     const startedAt = s.startedAt ?? deps.now();
-    settling = setTimeout(() => {
+    const arm = () => {
+      // A timer may fire a fraction of a millisecond early by this clock: then wait the rest.
+      const left = settleMs - (deps.now() - startedAt);
+      if (left > 0) {
+        settling = setTimeout(arm, Math.ceil(left));
+        return;
+      }
       const now = deps.status();
       // Still that generation, alive (a later restart may be replacing it: it stayed up).
       if (now.generation !== s.generation || now.pid !== s.pid) return;
       succeed(now, { kind: "up", pid: s.pid as number, generation: s.generation, oldPid, ms: ms(), upMs: Math.round(deps.now() - startedAt) });
-    }, Math.max(0, settleMs - (deps.now() - startedAt)));
+    };
+    arm();
   };
   const follow = (s: StatusSnapshot) => {
     if (over) return;
