@@ -170,11 +170,14 @@ type Live = Pick<Extract<State, { kind: "running" }>, "generation" | "pid" | "st
 
 /** The record of generation `state` exiting on its own with `status` at `at`. */
 function crashOf(state: Live, status: ExitStatus, at: number, policy: Policy): Crash {
-  const upMs = round(at - state.startedAt);
-  return {
-    generation: state.generation, pid: state.pid, status, upMs, at,
-    afterChange: state.byChange && policy.changeWindowMs > 0 && upMs < policy.changeWindowMs,
-  };
+  const upMs = at - state.startedAt;
+  return { generation: state.generation, pid: state.pid, status, upMs: round(upMs), at, afterChange: quickAfterChange(state, upMs, policy) };
+}
+
+/** Started by a change and gone within the change window: the crash rule lets it wait for the
+ *  next change instead of counting it. */
+function quickAfterChange(state: Pick<Live, "byChange">, upMs: number, policy: Policy): boolean {
+  return state.byChange && policy.changeWindowMs > 0 && upMs < policy.changeWindowMs;
 }
 
 /** The app exited without being signalled: sweep what it left, then do `then`. `requestedAt`
@@ -571,7 +574,7 @@ function afterCrash(model: Model, state: Extract<State, { kind: "stopping" }>, a
   }
   const exitedAt = state.exitedAt ?? at;
   const uptime = exitedAt - state.startedAt;
-  if (state.byChange && policy.changeWindowMs > 0 && uptime < policy.changeWindowMs) {
+  if (quickAfterChange(state, uptime, policy)) {
     const broken: State = { kind: "broken", generation: state.generation, pid: state.pid, status, since: exitedAt };
     return same(withState(model, broken), [
       log("warn", "app-crashed-after-change", {
