@@ -184,7 +184,7 @@ async function scenario(name, app, files) {
       const v = `t${++n}`;
       const t0 = performance.now();
       save(local, app, v);
-      await run("sh", ["-c", `tar -C "$1" -cf - . | env PIDONE_CONTROL_SOCKET="$3" tar -C "$2" -xf - && env PIDONE_CONTROL_SOCKET="$3" "$4" "$5" restart`, "sh", local, remote, socket, NODE, BUNDLE]);
+      await run("sh", ["-c", `tar -C "$1" -cf - . | env PIDONE_CONTROL_SOCKET="$3" tar -C "$2" -xf - && env PIDONE_CONTROL_SOCKET="$3" "$4" "$5" restart --settle 0`, "sh", local, remote, socket, NODE, BUNDLE]);
       const answered = await newCode(port, v);
       tarTotal.push(answered - t0);
       await sleep(350);

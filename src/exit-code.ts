@@ -16,7 +16,7 @@ export const EXIT = {
 } as const;
 
 /** `pidone restart` and `pidone status` (documented in the README). */
-export const CLIENT_EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, timeout: 4 } as const;
+export const CLIENT_EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, timeout: 4, crashed: 5 } as const;
 
 /** `pidone sync` (documented in the README). */
 export const SYNC_EXIT = { ok: 0, failed: 1, usage: 2, transport: 3 } as const;

@@ -56,7 +56,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   }).catch((err: unknown) => { handoff?.close(); throw err; }) : undefined;
   const policy: Policy = {
     signalScope: config.signalScope, stopSignal: config.stopSignal, stopTimeoutMs: config.stopTimeoutMs, restart: config.restart,
-    maxRestarts: config.maxRestarts, restartWindowMs: config.restartWindowMs, ...BACKOFF, drain: handoff?.drains ?? false,
+    maxRestarts: config.maxRestarts, restartWindowMs: config.restartWindowMs, changeWindowMs: config.changeWindowMs, ...BACKOFF, drain: handoff?.drains ?? false,
     overlap: config.overlap !== undefined, readyTimeoutMs: config.overlap?.readyTimeoutMs ?? 0,
   };
   const closeAll = () => {
@@ -148,7 +148,7 @@ async function startControl(
     closers.push(await startControlServer(control, {
       dispatch: runner.dispatch, now, status: () => runner.snapshot(), subscribe: (l) => runner.subscribe(l), log,
       privateDir: !config.controlSocketExplicit, overlap: config.overlap !== undefined,
-      readiness: { readyTcp: config.readyTcp, readyHttp: config.readyHttp },
+      readiness: { readyTcp: config.readyTcp, readyHttp: config.readyHttp }, outputTail: (g) => runner.outputTail(g),
     }));
     return control;
   } catch (err) {

@@ -17,6 +17,9 @@ export interface Config {
   restart: "on-failure" | "always" | "never";
   maxRestarts: number;
   restartWindowMs: number;
+  /** A generation started by a change or a request that exits within this long waits for the
+   *  next one instead of counting as a crash (--change-window); 0 with --every-crash-counts. */
+  changeWindowMs: number;
   restartSignal: NodeJS.Signals;
   /** What a stop, a restart or a stop asked for by SIGTERM sends the app (Docker's STOPSIGNAL). */
   stopSignal: NodeJS.Signals;
@@ -67,6 +70,8 @@ export interface RawOptions {
   restart?: string;
   maxRestarts?: string;
   restartWindow?: string;
+  changeWindow?: string;
+  everyCrashCounts?: boolean;
   restartSignal?: string;
   stopSignal?: string;
   triggerFile?: string | false;
@@ -93,6 +98,7 @@ export const DEFAULTS = {
   restart: "on-failure",
   maxRestarts: "5",
   restartWindow: "60s",
+  changeWindow: "10s",
   restartSignal: "SIGUSR1",
   stopSignal: "SIGTERM",
   triggerFile: ".restart_trigger",
@@ -219,6 +225,14 @@ export function normalizeConfig(
   const restart = get("restart", "--restart", "PIDONE_RESTART", DEFAULTS.restart);
   const maxR = get("maxRestarts", "--max-restarts", "PIDONE_MAX_RESTARTS", DEFAULTS.maxRestarts);
   const window = get("restartWindow", "--restart-window", "PIDONE_RESTART_WINDOW", DEFAULTS.restartWindow);
+  const change = get("changeWindow", "--change-window", "PIDONE_CHANGE_WINDOW", DEFAULTS.changeWindow);
+  const everyCrash = raw.everyCrashCounts === true ? { on: true, from: "--every-crash-counts" }
+    : env.PIDONE_EVERY_CRASH_COUNTS !== undefined ? { on: parseBool(env.PIDONE_EVERY_CRASH_COUNTS, "PIDONE_EVERY_CRASH_COUNTS"), from: "PIDONE_EVERY_CRASH_COUNTS" }
+      : { on: false, from: "" };
+  const changeWindowMs = parseDuration(change.text, "s", change.from);
+  if (everyCrash.on && changeWindowMs > 0 && !change.from.endsWith("(default)")) {
+    throw new ConfigError(`${everyCrash.from} contradicts ${change.from} ${change.text}: every crash counts means no change window (drop one of them)`);
+  }
   const rsig = get("restartSignal", "--restart-signal", "PIDONE_RESTART_SIGNAL", DEFAULTS.restartSignal);
   const debounce = get("debounce", "--debounce", "PIDONE_DEBOUNCE", DEFAULTS.debounce);
   const level = get("logLevel", "--log-level", "PIDONE_LOG_LEVEL", DEFAULTS.logLevel);
@@ -251,6 +265,7 @@ export function normalizeConfig(
     restart: parseChoice(restart.text, ["on-failure", "always", "never"] as const, restart.from),
     maxRestarts: parseCount(maxR.text, maxR.from),
     restartWindowMs: parseDuration(window.text, "s", window.from),
+    changeWindowMs: everyCrash.on ? 0 : changeWindowMs,
     restartSignal,
     stopSignal,
     triggerFile: trigger.path,

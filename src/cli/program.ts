@@ -6,7 +6,7 @@ import { DEFAULTS, type RawOptions } from "./config.js";
 /** What the command line asks for. */
 export type Invocation =
   | { kind: "run"; raw: RawOptions; command: string[] }
-  | { kind: "client"; action: "restart" | "status"; socket?: string; timeout?: string; wait?: string; json: boolean }
+  | { kind: "client"; action: "restart" | "status"; socket?: string; timeout?: string; wait?: string; settle?: string; json: boolean }
   | {
       kind: "sync"; localDir: string; remoteDir: string; via?: string; remoteCommand?: string; once: boolean;
       deleteExtra: boolean; restart: boolean; ignore: string[]; debounce?: string; json: boolean;
@@ -29,7 +29,7 @@ export function parseArgs(argv: readonly string[], version: string): Invocation 
   if (argv[0] === "receive") return parseReceive(argv.slice(1), version);
 
   const program = new Command("pidone")
-    .usage("[options] -- <command> [args...]\n       pidone restart [--socket PATH] [--timeout DURATION] [--wait ready|running]\n       pidone status [--socket PATH] [--json]\n       pidone sync LOCAL_DIR REMOTE_DIR --via PREFIX [--once] (see pidone sync --help)")
+    .usage("[options] -- <command> [args...]\n       pidone restart [--socket PATH] [--timeout DURATION] [--wait ready|running] [--settle DURATION]\n       pidone status [--socket PATH] [--json] [--timeout DURATION]\n       pidone sync LOCAL_DIR REMOTE_DIR --via PREFIX [--once] (see pidone sync --help)")
     .description("PID 1 for containers: runs <command> as its child, forwards signals, reaps zombies, and restarts the app in place on SIGUSR1, a trigger file, file changes, `pidone restart` or a crash.")
     .version(version, "-V, --version")
     .argument("[command...]", "the app and its arguments, passed as-is (no shell)")
@@ -39,6 +39,8 @@ export function parseArgs(argv: readonly string[], version: string): Invocation 
     .addOption(new Option("--restart <policy>", `when the app exits on its own: on-failure, always or never ${env("PIDONE_RESTART", ", default on-failure")}`))
     .addOption(new Option("--max-restarts <n>", `give up after this many crash restarts within --restart-window ${env("PIDONE_MAX_RESTARTS", `, default ${DEFAULTS.maxRestarts}`)}`))
     .addOption(new Option("--restart-window <duration>", `window for --max-restarts ${env("PIDONE_RESTART_WINDOW", `, default ${DEFAULTS.restartWindow}`)}`))
+    .addOption(new Option("--change-window <duration>", `an app started by a change or a restart request that exits within this long waits for the next one instead of counting as a crash; 0 turns it off ${env("PIDONE_CHANGE_WINDOW", `, default ${DEFAULTS.changeWindow}`)}`))
+    .addOption(new Option("--every-crash-counts", `every crash enters the backoff and counts toward --max-restarts, even right after a change ${env("PIDONE_EVERY_CRASH_COUNTS")}`))
     .addOption(new Option("--stop-signal <signal>", `signal a stop or restart sends the app; a SIGTERM to pidone is sent as this ${env("PIDONE_STOP_SIGNAL", ", default SIGTERM")}`))
     .addOption(new Option("--restart-signal <signal>", `signal that restarts the app (not forwarded) ${env("PIDONE_RESTART_SIGNAL", ", default SIGUSR1")}`))
     .addOption(new Option("--trigger-file <path>", `restart when this file is created or touched; removed after use ${env("PIDONE_TRIGGER_FILE", `, default ${DEFAULTS.triggerFile}`)}`))
@@ -67,7 +69,7 @@ export function parseArgs(argv: readonly string[], version: string): Invocation 
 function parseClient(action: "restart" | "status", argv: readonly string[], version: string): Invocation {
   const program = new Command(`pidone ${action}`)
     .description(action === "restart"
-      ? "Ask the running pidone to restart the app; waits until the new app process runs and prints its pid."
+      ? "Ask the running pidone to restart the app; waits until the new app is ready (its readiness check passed, or it stayed up through --settle), prints its pid, and exits 5 with its status and last output if it exited instead."
       : "Print the running pidone's status: app pid, uptime, restarts, last exit and last restart reason.")
     .version(version, "-V, --version")
     .addOption(new Option("--socket <path>", `control socket ${env("PIDONE_CONTROL_SOCKET", `, default ${DEFAULTS.controlSocket}`)}`))
@@ -75,11 +77,14 @@ function parseClient(action: "restart" | "status", argv: readonly string[], vers
   if (action === "restart") {
     program.addOption(new Option("--timeout <duration>", "how long to wait for the new app process (default 30s)"));
     program.addOption(new Option("--wait <what>", "ready (default: the new app runs and passes --ready-http/--ready-tcp, or with --overlap was ready) or running"));
+    program.addOption(new Option("--settle <duration>", "without a readiness check: how long the new app must stay up to count as up (default 1s; 0: as soon as it runs)"));
+  } else {
+    program.addOption(new Option("--json", "print JSON"));
+    program.addOption(new Option("--timeout <duration>", "how long to wait for an answer, pidone busy included (default 10s)"));
   }
-  else program.addOption(new Option("--json", "print JSON"));
   return run(program, argv, (cmd) => {
-    const o = cmd.opts<{ socket?: string; timeout?: string; wait?: string; json?: boolean }>();
-    return { kind: "client", action, socket: o.socket, timeout: o.timeout, wait: o.wait, json: o.json === true };
+    const o = cmd.opts<{ socket?: string; timeout?: string; wait?: string; settle?: string; json?: boolean }>();
+    return { kind: "client", action, socket: o.socket, timeout: o.timeout, wait: o.wait, ...(o.settle === undefined ? {} : { settle: o.settle }), json: o.json === true };
   });
 }
 

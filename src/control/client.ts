@@ -4,13 +4,45 @@ import { CLIENT_EXIT } from "../exit-code.js";
 import { LineSplitter, type LineEvent } from "../line-splitter.js";
 import { MAX_LINE_BYTES, parseResponse, type ControlRequest, type ControlResponse, type StatusReport } from "./protocol.js";
 
-/** Send one request and return the response, or a client-side failure. Reads at most one line
- *  of MAX_LINE_BYTES, validated by parseResponse; whatever follows it is ignored. */
-export function request(socketPath: string, req: ControlRequest, timeoutMs: number): Promise<{ code: number; response?: ControlResponse; error?: string }> {
+/** What one request got: the response, or a client-side failure with its exit code. */
+export interface Answer {
+  code: number;
+  response?: ControlResponse;
+  error?: string;
+}
+
+/** First and longest pause between two tries while pidone is busy. */
+const RETRY_FIRST_MS = 20;
+const RETRY_MAX_MS = 500;
+
+/** Send one request and return the response, or a client-side failure. While pidone is busy (its
+ *  64 connections taken, or its listen backlog full) the request is tried again after a pause
+ *  that doubles, within `timeoutMs` in all; a restart's own wait shrinks by the time spent. */
+export async function request(socketPath: string, req: ControlRequest, timeoutMs: number): Promise<Answer> {
+  const deadline = performance.now() + timeoutMs;
+  // What the caller left between the restart's wait and its own deadline, kept on every try.
+  const margin = req.cmd === "restart" ? Math.max(0, timeoutMs - req.timeoutMs) : 0;
+  for (let pause = RETRY_FIRST_MS; ; pause = Math.min(pause * 2, RETRY_MAX_MS)) {
+    const left = Math.round(deadline - performance.now());
+    const tryReq: ControlRequest = req.cmd === "restart" ? { ...req, timeoutMs: Math.max(1, Math.min(req.timeoutMs, left - margin)) } : req;
+    const { busy, ...answer } = await once(socketPath, tryReq, Math.max(1, left));
+    if (!busy) return answer;
+    if (performance.now() + pause >= deadline) {
+      return { code: CLIENT_EXIT.timeout, error: `pidone on ${socketPath} stayed busy for ${timeoutMs} ms (${answer.error ?? "busy"})` };
+    }
+    await new Promise((r) => setTimeout(r, pause));
+  }
+}
+
+/** One connection, one request. Reads at most one line of MAX_LINE_BYTES, validated by
+ *  parseResponse; whatever follows it is ignored. `busy`: pidone did not take the request (a
+ *  busy answer, a full backlog, or a connection closed before any answer): try again. */
+function once(socketPath: string, req: ControlRequest, timeoutMs: number): Promise<Answer & { busy?: true }> {
   return new Promise((resolve) => {
     let settled = false;
+    let heard = false;
     const conn = net.connect(socketPath);
-    const done = (r: { code: number; response?: ControlResponse; error?: string }) => {
+    const done = (r: Answer & { busy?: true }) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -25,11 +57,20 @@ export function request(socketPath: string, req: ControlRequest, timeoutMs: numb
       if (ev.kind === "too-long") return done({ code: CLIENT_EXIT.failed, error: `malformed answer from pidone: longer than ${MAX_LINE_BYTES} bytes` });
       const parsed = parseResponse(ev.line);
       if (!parsed.ok) return done({ code: CLIENT_EXIT.failed, error: `${parsed.error} from pidone` });
-      done({ code: parsed.value.ok ? CLIENT_EXIT.ok : CLIENT_EXIT.failed, response: parsed.value });
+      const r = parsed.value;
+      if (!r.ok && r.error.startsWith("busy:")) return done({ code: CLIENT_EXIT.failed, error: r.error, busy: true });
+      done({ code: r.ok ? CLIENT_EXIT.ok : failureCode(r), response: r });
     };
     conn.on("connect", () => conn.write(`${JSON.stringify(req)}\n`));
-    conn.on("data", (chunk: Buffer) => onEvents(lines.push(chunk)));
+    conn.on("data", (chunk: Buffer) => {
+      heard = true;
+      onEvents(lines.push(chunk));
+    });
     conn.on("error", (err: NodeJS.ErrnoException) => {
+      // A full listen backlog (EAGAIN), or a connection Node closed unserved past its limit.
+      if (!heard && (err.code === "EAGAIN" || err.code === "ECONNRESET" || err.code === "EPIPE")) {
+        return done({ code: CLIENT_EXIT.unreachable, error: `cannot reach pidone on ${socketPath}: ${err.code}`, busy: true });
+      }
       const why = err.code === "ENOENT" || err.code === "ECONNREFUSED"
         ? `no pidone is listening on ${socketPath} (is pidone running here, with the same --control-socket?)`
         : err.code === "EACCES"
@@ -39,21 +80,29 @@ export function request(socketPath: string, req: ControlRequest, timeoutMs: numb
     });
     conn.on("end", () => {
       onEvents(lines.end());
-      done({ code: CLIENT_EXIT.failed, error: "pidone closed the connection without answering" });
+      done({ code: CLIENT_EXIT.failed, error: "pidone closed the connection without answering", ...(heard ? {} : { busy: true as const }) });
     });
   });
 }
 
+/** The exit code of a failure answer: `crashed` when the new generation exited. */
+function failureCode(r: Extract<ControlResponse, { ok: false }>): number {
+  const o = r.outcome;
+  return o && (o.kind === "crashed" || (o.kind === "kept" && o.status !== null)) ? CLIENT_EXIT.crashed : CLIENT_EXIT.failed;
+}
+
 /** Human form of a status report. */
 export function formatStatus(s: StatusReport): string {
+  const c = s.lastCrash;
   const rows: [string, string][] = [
-    ["state", s.state],
+    ["state", s.state === "broken" ? "broken (the app exited right after a change; waiting for the next change or pidone restart)" : s.state],
     ["pid", s.pid === null ? "-" : String(s.pid)],
     ["uptime", s.uptimeMs === null ? "-" : `${(s.uptimeMs / 1000).toFixed(1)}s`],
     ["generation", String(s.generation)],
     ["restarts", String(s.restarts)],
     ["last exit", s.lastExit ?? "-"],
     ["last restart", s.lastRestartReason ?? "-"],
+    ...(c ? [["last crash", `generation ${c.generation}${c.pid === null ? "" : ` (pid ${c.pid})`}: ${c.status} after ${c.upMs} ms, ${(c.agoMs / 1000).toFixed(1)}s ago`] as [string, string]] : []),
   ];
   return rows.map(([k, v]) => `${`${k}:`.padEnd(14)}${v}`).join("\n");
 }

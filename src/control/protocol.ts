@@ -2,8 +2,9 @@
 // reads goes through parseRequest (and everything the client reads through parseResponse), fed
 // by a LineSplitter (src/line-splitter.ts) bounded by MAX_LINE_BYTES.
 
-/** What a client asks. */
-export type ControlRequest = { cmd: "restart"; timeoutMs: number; wait: RestartWait } | { cmd: "status" };
+/** What a client asks. `settleMs`: without a readiness check, how long the new generation must
+ *  stay up to count as up. */
+export type ControlRequest = { cmd: "restart"; timeoutMs: number; wait: RestartWait; settleMs: number } | { cmd: "status" };
 
 /** What `restart` waits for: the new generation ready (--ready-http/--ready-tcp, or with
  *  --overlap its readiness; else running), or only running. */
@@ -20,15 +21,45 @@ export interface StatusReport {
   lastRestartReason: string | null;
   /** Why the last failed restart failed (--overlap), when one did. */
   lastRestartFailure?: string;
+  /** The last generation that exited on its own; with state `broken`, the one pidone waits to
+   *  replace (pid null: it could not be spawned). */
+  lastCrash?: CrashReport;
   supervisorPid: number;
 }
 
-/** What the server answers. */
+/** A generation that exited on its own, as `pidone status` shows it. */
+export interface CrashReport {
+  generation: number;
+  pid: number | null;
+  status: string;
+  upMs: number;
+  agoMs: number;
+  /** Started by a change and gone within the change window: pidone waits for the next one. */
+  afterChange: boolean;
+}
+
+/** How a restart ended, from pidone's own account. `ms`: from the request to this outcome;
+ *  `oldPid`: the generation serving when the request came. */
+export type RestartResult =
+  /** Its readiness check passed: --ready-http/--ready-tcp, or --overlap's handover (`how`). */
+  | { kind: "ready"; pid: number; generation: number; oldPid: number | null; ms: number; how: string }
+  /** No readiness check: it stayed up `upMs` (the settle window). */
+  | { kind: "up"; pid: number; generation: number; oldPid: number | null; ms: number; upMs: number }
+  /** Asked to wait only until it runs. */
+  | { kind: "running"; pid: number; generation: number; oldPid: number | null; ms: number }
+  /** It exited (`status`) after `upMs`, before it was ready or up; `tail`: what it printed last. */
+  | { kind: "crashed"; pid: number | null; generation: number; oldPid: number | null; ms: number; status: string; upMs: number; tail: string | null }
+  /** --overlap: the next generation failed (`reason`, its `status` if it exited) and `oldPid`
+   *  serves on. */
+  | { kind: "kept"; pid: number | null; generation: number; oldPid: number; ms: number; reason: string; status: string | null; tail: string | null };
+
+/** What the server answers. A restart's answer carries its outcome: ok for ready, up and
+ *  running; not ok (with the error in one line) for crashed and kept. */
 export type ControlResponse =
   /** `ms`: from the request to the new generation running, or ready. */
-  | { ok: true; pid: number; generation: number; ms?: number }
+  | { ok: true; pid: number; generation: number; ms?: number; outcome?: RestartResult }
   | { ok: true; status: StatusReport }
-  | { ok: false; error: string };
+  | { ok: false; error: string; outcome?: RestartResult };
 
 /** The longest line either side accepts, newline excluded. A request is ~40 bytes. */
 export const MAX_LINE_BYTES = 64 * 1024;
@@ -36,6 +67,13 @@ export const MAX_LINE_BYTES = 64 * 1024;
 export const DEFAULT_RESTART_TIMEOUT_MS = 30_000;
 /** The longest wait a request may ask for (an hour: beyond it, a client has surely gone). */
 export const MAX_RESTART_TIMEOUT_MS = 3_600_000;
+/** How long a new generation without a readiness check must stay up to count as up. */
+export const DEFAULT_SETTLE_MS = 1000;
+/** The longest settle window a request may ask for. */
+export const MAX_SETTLE_MS = 600_000;
+/** The most of an output tail an answer carries (the end of it, in characters): with JSON's
+ *  escapes the answer stays under MAX_LINE_BYTES. */
+export const MAX_TAIL_CHARS = 8 * 1024;
 /** Requests and answers are flat objects; deeper JSON is refused before JSON.parse sees it. */
 const MAX_DEPTH = 3;
 
@@ -57,16 +95,17 @@ export function parseRequest(line: string): Parsed<ControlRequest> {
     return extra ? fail(extra) : { ok: true, value: { cmd } };
   }
   if (cmd === "restart") {
-    const extra = unknownField(o, ["cmd", "timeoutMs", "wait"]);
+    const extra = unknownField(o, ["cmd", "timeoutMs", "wait", "settleMs"]);
     if (extra) return fail(extra);
     const w = o.wait ?? "ready";
     if (w !== "ready" && w !== "running") return fail("field 'wait' must be ready or running");
-    const t = o.timeoutMs;
-    if (t === undefined || t === null) return { ok: true, value: { cmd, timeoutMs: DEFAULT_RESTART_TIMEOUT_MS, wait: w } };
-    if (typeof t !== "number" || !Number.isInteger(t) || t < 1 || t > MAX_RESTART_TIMEOUT_MS) {
+    const t = o.timeoutMs ?? DEFAULT_RESTART_TIMEOUT_MS;
+    if (!isCount(t) || t < 1 || t > MAX_RESTART_TIMEOUT_MS) {
       return fail(`field 'timeoutMs' must be a whole number of milliseconds from 1 to ${MAX_RESTART_TIMEOUT_MS}`);
     }
-    return { ok: true, value: { cmd, timeoutMs: t, wait: w } };
+    const settle = o.settleMs ?? DEFAULT_SETTLE_MS;
+    if (!isCount(settle) || settle > MAX_SETTLE_MS) return fail(`field 'settleMs' must be a whole number of milliseconds from 0 to ${MAX_SETTLE_MS}`);
+    return { ok: true, value: { cmd, timeoutMs: t, wait: w, settleMs: settle } };
   }
   return fail(`unknown command '${clip(cmd)}' (use restart or status)`);
 }
@@ -76,11 +115,19 @@ export function parseResponse(line: string): Parsed<ControlResponse> {
   const obj = parseObject(line, "answer");
   if (!obj.ok) return obj;
   const o = obj.value;
-  if (o.ok === false) return typeof o.error === "string" ? { ok: true, value: { ok: false, error: clip(o.error, 500) } } : fail("malformed answer: no error text");
+  const outcome = o.outcome === undefined ? undefined : parseOutcome(o.outcome);
+  if (outcome === null) return fail("malformed answer: a bad restart outcome");
+  const withOutcome = outcome === undefined ? {} : { outcome };
+  if (o.ok === false) {
+    if (typeof o.error !== "string") return fail("malformed answer: no error text");
+    if (outcome && outcome.kind !== "crashed" && outcome.kind !== "kept") return fail("malformed answer: a failure with a success's outcome");
+    return { ok: true, value: { ok: false, error: clip(o.error, 500), ...withOutcome } };
+  }
   if (o.ok !== true) return fail("malformed answer: no 'ok' field");
   if (isPid(o.pid) && isCount(o.generation)) {
+    if (outcome && (outcome.kind === "crashed" || outcome.kind === "kept")) return fail("malformed answer: a success with a failure's outcome");
     const ms = typeof o.ms === "number" && Number.isFinite(o.ms) && o.ms >= 0 ? { ms: o.ms } : {};
-    return { ok: true, value: { ok: true, pid: o.pid, generation: o.generation, ...ms } };
+    return { ok: true, value: { ok: true, pid: o.pid, generation: o.generation, ...ms, ...withOutcome } };
   }
   const s = o.status;
   if (typeof s === "object" && s !== null && !Array.isArray(s)) {
@@ -89,7 +136,7 @@ export function parseResponse(line: string): Parsed<ControlResponse> {
     const str = (x: unknown) => typeof x === "string";
     if (str(r.state) && nullOr(r.pid, isPid) && isCount(r.generation) && nullOr(r.uptimeMs, isCount) && isCount(r.restarts)
       && nullOr(r.lastExit, str) && nullOr(r.lastRestartReason, str) && isPid(r.supervisorPid)
-      && (r.lastRestartFailure === undefined || str(r.lastRestartFailure))) {
+      && (r.lastRestartFailure === undefined || str(r.lastRestartFailure)) && (r.lastCrash === undefined || isCrashReport(r.lastCrash))) {
       return { ok: true, value: { ok: true, status: r as unknown as StatusReport } };
     }
   }
@@ -138,6 +185,41 @@ function unknownField(o: Record<string, unknown>, known: readonly string[]): str
 
 const isCount = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
 const isPid = (x: unknown): x is number => isCount(x) && x > 0;
+
+/** Exactly these keys, each passing its check. */
+function shaped(v: unknown, checks: Record<string, (x: unknown) => boolean>): v is Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  return keys.length === Object.keys(checks).length && keys.every((k) => checks[k]?.(o[k]) === true);
+}
+
+const isStr = (x: unknown): x is string => typeof x === "string";
+const isMs = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x) && x >= 0;
+const orNull = (is: (x: unknown) => boolean) => (x: unknown) => x === null || is(x);
+const isTail = (x: unknown) => x === null || (isStr(x) && x.length <= MAX_TAIL_CHARS);
+const short = (x: unknown) => isStr(x) && x.length <= 500;
+
+/** The fields of each restart outcome, with their checks. */
+const OUTCOME_FIELDS: Record<RestartResult["kind"], Record<string, (x: unknown) => boolean>> = {
+  ready: { pid: isPid, generation: isCount, oldPid: orNull(isPid), ms: isMs, how: short },
+  up: { pid: isPid, generation: isCount, oldPid: orNull(isPid), ms: isMs, upMs: isMs },
+  running: { pid: isPid, generation: isCount, oldPid: orNull(isPid), ms: isMs },
+  crashed: { pid: orNull(isPid), generation: isCount, oldPid: orNull(isPid), ms: isMs, status: short, upMs: isMs, tail: isTail },
+  kept: { pid: orNull(isPid), generation: isCount, oldPid: isPid, ms: isMs, reason: short, status: orNull(short), tail: isTail },
+};
+
+/** A restart outcome, checked field by field (no field missing, none unknown); null if it is not one. */
+function parseOutcome(v: unknown): RestartResult | null {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
+  const { kind, ...rest } = v as Record<string, unknown>;
+  if (typeof kind !== "string" || !Object.hasOwn(OUTCOME_FIELDS, kind)) return null;
+  return shaped(rest, OUTCOME_FIELDS[kind as RestartResult["kind"]]) ? ({ kind, ...rest } as RestartResult) : null;
+}
+
+function isCrashReport(v: unknown): boolean {
+  return shaped(v, { generation: isCount, pid: orNull(isPid), status: short, upMs: isMs, agoMs: isMs, afterChange: (x) => typeof x === "boolean" });
+}
 
 /** Echo at most `n` characters of client text in an answer or a log line. */
 function clip(s: string, n = 40): string {

@@ -7,9 +7,11 @@ import type { Socket } from "node:net";
 import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
-import type { Dispatch, StatusSnapshot } from "../supervisor/events.js";
+import type { Crash, Dispatch, StatusSnapshot } from "../supervisor/events.js";
 import { LineSplitter, type LineEvent } from "../line-splitter.js";
-import { MAX_LINE_BYTES, parseRequest, type ControlResponse, type RestartWait } from "./protocol.js";
+import {
+  MAX_LINE_BYTES, MAX_TAIL_CHARS, parseRequest, type ControlRequest, type ControlResponse, type RestartResult,
+} from "./protocol.js";
 import { readinessProblem, type ReadinessChecks } from "../readiness.js";
 import { describeStatus } from "../exit-status.js";
 import { report } from "./status-report.js";
@@ -30,6 +32,8 @@ export interface ControlDeps {
   readiness?: ReadinessChecks;
   /** --overlap: a new generation takes over only once it is ready. */
   overlap?: boolean;
+  /** The last lines generation N printed (null when they are not kept), for a crashed restart. */
+  outputTail?: (generation: number) => string | null;
 }
 
 /** Why the socket could not be opened (mapped to a ConfigError or a warning by main). */
@@ -262,7 +266,7 @@ function serve(conn: Socket, ctx: Ctx): void {
       const req = parsed.value;
       if (req.cmd === "status") return reply({ ok: true, status: report(deps.status(), deps.now()) });
       rearm(req.timeoutMs + LINGER_MS);
-      cleanup = restart(req.timeoutMs, req.wait, deps, reply);
+      cleanup = restart(req, deps, reply);
     }
   };
   // Whatever a client sends must not become an uncaught exception: that would stop the app.
@@ -295,19 +299,27 @@ const READY_POLL_MS = 100;
 /** One readiness check's own bound. */
 const READY_CHECK_MS = 800;
 
-/** Dispatch a restart and answer once the new generation runs, and is ready when `wait` says so
- *  (or it failed, or time ran out). Returns what to undo if the client goes away first (the
- *  restart itself goes on). */
-function restart(timeoutMs: number, wait: RestartWait, deps: ControlDeps, reply: (r: ControlResponse) => void): () => void {
-  const { generation: before, failedRestarts: failedBefore } = deps.status();
+/** Dispatch a restart and answer with its outcome: the new generation ready (its
+ *  --ready-http/--ready-tcp check passed, or --overlap handed over to it), or up through the
+ *  settle window when there is no check, or running when that is all `wait` asks; or it exited
+ *  first (crashed, with its status and output tail), or --overlap kept the old generation. Returns
+ *  what to undo if the client goes away first (the restart itself goes on). */
+function restart(req: Extract<ControlRequest, { cmd: "restart" }>, deps: ControlDeps, reply: (r: ControlResponse) => void): () => void {
+  const { timeoutMs, wait, settleMs } = req;
+  const first = deps.status();
+  const before = first.generation;
+  const failedBefore = first.failedRestarts;
+  const oldPid = first.pid;
   const started = deps.now();
   let unsubscribe = (): void => {};
   let checking: NodeJS.Timeout | null = null;
+  let settling: NodeJS.Timeout | null = null;
   let over = false;
   const stop = () => {
     over = true;
     clearTimeout(timer);
     if (checking) clearTimeout(checking);
+    if (settling) clearTimeout(settling);
     unsubscribe();
   };
   const finish = (r: ControlResponse) => {
@@ -315,44 +327,98 @@ function restart(timeoutMs: number, wait: RestartWait, deps: ControlDeps, reply:
     stop();
     reply(r);
   };
-  const ok = (s: StatusSnapshot) => finish({ ok: true, pid: s.pid as number, generation: s.generation, ms: Math.round(deps.now() - started) });
+  const ms = () => Math.round(deps.now() - started);
+  const succeed = (s: StatusSnapshot, outcome: RestartResult) => finish({ ok: true, pid: s.pid as number, generation: s.generation, ms: outcome.ms, outcome });
+  // The output tail is read a turn later: the exited generation's last bytes may still sit in
+  // its pipe, read in the same turn of the event loop as its exit.
+  const fail = (error: string, outcome: RestartResult) => {
+    if (over) return;
+    stop();
+    setImmediate(() => reply({ ok: false, error, outcome: { ...outcome, tail: tailOf(outcome.generation, deps) } as RestartResult }));
+  };
   const checks = deps.readiness;
   // With --overlap the machine itself waits for readiness before the next generation takes over.
   const needCheck = wait === "ready" && !deps.overlap && checks !== undefined && (checks.readyHttp !== undefined || checks.readyTcp !== undefined);
   let lastProblem: string | null = null;
-  const timer = setTimeout(() => finish({
-    ok: false,
-    error: lastProblem !== null ? `the new app process was not ready within ${timeoutMs} ms (${lastProblem})` : `no new app process within ${timeoutMs} ms`,
-  }), timeoutMs);
+  let crash: Crash | null = null;
+  const timer = setTimeout(() => {
+    if (crash) return crashed(crash);
+    finish({
+      ok: false,
+      error: lastProblem !== null ? `the new app process was not ready within ${timeoutMs} ms (${lastProblem})` : `no new app process within ${timeoutMs} ms`,
+    });
+  }, timeoutMs);
+  const crashed = (c: Crash) => {
+    const status = describeStatus(c.status) as string;
+    const pid = c.pid > 0 ? c.pid : null;
+    fail(`the new app process${pid === null ? "" : ` (pid ${pid})`} exited (${status}) after ${Math.round(c.upMs)} ms, before it was ready${c.afterChange ? "; pidone waits for the next change" : ""}`, {
+      kind: "crashed", pid, generation: c.generation, oldPid, ms: ms(), status, upMs: Math.round(c.upMs), tail: null,
+    });
+  };
   let checked = -1;
+  let settled = -1;
   const check = (generation: number) => {
     void readinessProblem(checks as ReadinessChecks, READY_CHECK_MS).then((problem) => {
       if (over) return;
       const s = deps.status();
       if (s.generation !== generation || s.state !== "running") return; // the subscription reports it
-      if (problem === null) return ok(s);
+      if (problem === null) return succeed(s, { kind: "ready", pid: s.pid as number, generation, oldPid, ms: ms(), how: checks?.readyHttp !== undefined ? "http" : "tcp" });
       lastProblem = problem;
       checking = setTimeout(() => check(generation), READY_POLL_MS);
     });
   };
-  unsubscribe = deps.subscribe((s) => {
+  const settle = (s: StatusSnapshot) => {
+    if (settled === s.generation) return;
+    settled = s.generation;
+    if (settling) clearTimeout(settling);
+    const startedAt = s.startedAt ?? deps.now();
+    const arm = () => {
+      // A timer may fire a fraction of a millisecond early by this clock: then wait the rest.
+      const left = settleMs - (deps.now() - startedAt);
+      if (left > 0) {
+        settling = setTimeout(arm, Math.ceil(left));
+        return;
+      }
+      const now = deps.status();
+      // Still that generation, alive (a later restart may be replacing it: it stayed up).
+      if (now.generation !== s.generation || now.pid !== s.pid) return;
+      succeed(now, { kind: "up", pid: s.pid as number, generation: s.generation, oldPid, ms: ms(), upMs: Math.round(deps.now() - startedAt) });
+    };
+    arm();
+  };
+  const follow = (s: StatusSnapshot) => {
+    if (over) return;
+    if (s.lastCrash && s.lastCrash.generation > before) {
+      crash = s.lastCrash;
+      // Answer once its leftovers are swept: then what it printed is all there.
+      if (s.state !== "stopping") crashed(crash);
+      return;
+    }
+    if (s.failedRestarts > failedBefore && s.lastRestartFailure) {
+      const f = s.lastRestartFailure;
+      const status = describeStatus(f.status);
+      return fail(`the new app process ${f.reason}${status ? ` (${status})` : ""}; pid ${s.pid} still serves`, {
+        kind: "kept", pid: f.pid, generation: f.generation, oldPid: s.pid as number, ms: ms(), reason: f.reason, status, tail: null,
+      });
+    }
+    if (s.state === "exited") return finish({ ok: false, error: "pidone is exiting" });
     if ((s.state === "running" || s.state === "handover") && s.generation > before && s.pid !== null) {
-      if (!needCheck) return ok(s);
+      if (wait === "running") return succeed(s, { kind: "running", pid: s.pid, generation: s.generation, oldPid, ms: ms() });
+      if (deps.overlap) return succeed(s, { kind: "ready", pid: s.pid, generation: s.generation, oldPid, ms: ms(), how: "handover" });
+      if (!needCheck) return settle(s);
       if (checked !== s.generation) {
         checked = s.generation;
         check(s.generation);
       }
-    } else if (s.state === "exited") finish({ ok: false, error: "pidone is exiting" });
-    else if (s.failedRestarts > failedBefore && s.lastRestartFailure) {
-      // --overlap: the next generation failed and the current one serves on.
-      const f = s.lastRestartFailure;
-      finish({ ok: false, error: `the new app process ${f.reason}${f.status ? ` (${describeStatus(f.status)})` : ""}; pid ${s.pid} still serves` });
-    } else if (s.state === "stopping" && checked === s.generation && s.generation > before) {
-      finish({ ok: false, error: `the new app process exited (${describeStatus(s.lastExit)}) before it was ready` });
-    } else if (s.state === "backoff" && s.generation > before) {
-      finish({ ok: false, error: `the new app process failed (${describeStatus(s.lastExit)}); pidone is backing off` });
     }
-  });
+  };
+  unsubscribe = deps.subscribe(follow);
   deps.dispatch({ type: "restart-requested", source: "control", at: deps.now() });
   return stop;
+}
+
+/** The end of generation N's output, bounded for the answer line. */
+function tailOf(generation: number, deps: ControlDeps): string | null {
+  const tail = deps.outputTail?.(generation) ?? null;
+  return tail === null || tail.length <= MAX_TAIL_CHARS ? tail : tail.slice(tail.length - MAX_TAIL_CHARS);
 }

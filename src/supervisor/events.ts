@@ -70,7 +70,11 @@ export type Effect =
   | { type: "exit"; outcome: Outcome }
   /** `about`: the runner adds how that process stands with that signal now (from /proc): why
    *  a stop takes long is known to the process, not to the machine. */
-  | { type: "log"; level: LogLevel; event: string; fields: Record<string, unknown>; about?: { pid: number; signal: string } };
+  | {
+      type: "log"; level: LogLevel; event: string; fields: Record<string, unknown>; about?: { pid: number; signal: string };
+      /** The runner adds `tail`: the last lines this generation printed, when it has them. */
+      tailOf?: number;
+    };
 
 /** Read-only view of the supervisor, for `pidone status` and the control socket. */
 export interface StatusSnapshot {
@@ -84,6 +88,8 @@ export interface StatusSnapshot {
   /** Restarts that failed, the current generation serving on (--overlap). */
   failedRestarts: number;
   lastRestartFailure: RestartFailure | null;
+  /** The last generation that exited on its own; in state `broken`, the one pidone waits to replace. */
+  lastCrash: Crash | null;
 }
 
 /** Why a restart failed and the old generation kept serving (--overlap). */
@@ -91,6 +97,21 @@ export interface RestartFailure {
   reason: string;
   /** The next generation's exit status, when it exited. */
   status: ExitStatus | null;
+  /** The next generation's number and pid (null if it never started). */
+  generation: number;
+  pid: number | null;
+}
+
+/** A generation that exited on its own (pid 0: it could not even be spawned). */
+export interface Crash {
+  generation: number;
+  pid: number;
+  status: ExitStatus;
+  /** How long it ran. */
+  upMs: number;
+  at: number;
+  /** Started by a change and gone within the change window: pidone waits for the next request. */
+  afterChange: boolean;
 }
 
 /** Something that accepts events: the only thing a source is given. */

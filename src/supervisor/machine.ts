@@ -1,7 +1,7 @@
 // The one state machine that owns the app's lifecycle: transition(model, event) -> {model, effects}.
 // Pure: no I/O, no clocks (time comes in on events), no node:* imports. Every restart source,
 // every signal and every child exit arrives here as an Event; the runner carries out the Effects.
-import type { Effect, Event, Outcome } from "./events.js";
+import type { Crash, Effect, Event, Outcome } from "./events.js";
 import type { Context, Model, Policy, Request, RestartInfo, Retiring, State, Then } from "./state.js";
 import { describeStatus, spawnFailureCode, type ExitStatus } from "../exit-status.js";
 
@@ -20,9 +20,14 @@ const END_DRAIN: Effect[] = [{ type: "end-drain" }, { type: "cancel-timer", name
 /** Leaving the overlapping state: the readiness check and its deadline no longer matter. */
 const END_READY: Effect[] = [{ type: "end-ready" }, { type: "cancel-timer", name: "ready-deadline" }];
 
-const log = (level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown> = {}, about?: { pid: number; signal: string }): Effect => ({
-  type: "log", level, event, fields, ...(about === undefined ? {} : { about }),
+const log = (
+  level: "debug" | "info" | "warn" | "error", event: string, fields: Record<string, unknown> = {}, about?: { pid: number; signal: string }, tailOf?: number,
+): Effect => ({
+  type: "log", level, event, fields, ...(about === undefined ? {} : { about }), ...(tailOf === undefined ? {} : { tailOf }),
 });
+
+/** A restart source other than a crash: something changed, or someone asked. */
+const byChange = (r: Request | null): boolean => r !== null && r.source !== "crash";
 
 /** Apply one event. Unknown or stale events leave the model unchanged. */
 export function transition(model: Model, event: Event, policy: Policy): Step {
@@ -45,6 +50,8 @@ export function transition(model: Model, event: Event, policy: Policy): Step {
       return fromStopping(model, state, event, policy);
     case "backoff":
       return fromBackoff(model, state, event);
+    case "broken":
+      return fromBroken(model, state, event);
     case "exited":
       return same(model);
   }
@@ -79,7 +86,7 @@ function fromIdle(model: Model, event: Event): Step {
 function fromStarting(model: Model, state: Extract<State, { kind: "starting" }>, event: Event, policy: Policy): Step {
   switch (event.type) {
     case "spawned": {
-      const running: State = { kind: "running", generation: state.generation, pid: event.pid, startedAt: event.at };
+      const running: State = { kind: "running", generation: state.generation, pid: event.pid, startedAt: event.at, byChange: byChange(state.restart) };
       const r = state.restart;
       const ctx: Partial<Context> = { lastStartedAt: event.at };
       const effects: Effect[] = [];
@@ -108,10 +115,11 @@ function fromStarting(model: Model, state: Extract<State, { kind: "starting" }>,
       // Afterwards pidone must not die of it (the file may be mid-sync): treat it like a crash.
       const status: ExitStatus = { code: spawnFailureCode(event.errno), signal: null };
       const stopping: Extract<State, { kind: "stopping" }> = {
-        kind: "stopping", generation: state.generation, pid: 0, startedAt: event.at, then: { kind: "after-crash" },
+        kind: "stopping", generation: state.generation, pid: 0, startedAt: event.at, byChange: byChange(state.restart), then: { kind: "after-crash" },
         requestedAt: event.at, status, exitedAt: event.at, killed: false, sent: null, token: 0,
       };
-      const step = afterCrash(withState(model, stopping, { lastExit: status }), stopping, event.at, policy);
+      const lastCrash = crashOf(stopping, status, event.at, policy);
+      const step = afterCrash(withState(model, stopping, { lastExit: status, lastCrash }), stopping, event.at, policy);
       return { model: step.model, effects: [...effects, ...step.effects] };
     }
     case "restart-requested":
@@ -158,7 +166,19 @@ function fromRunning(model: Model, state: Extract<State, { kind: "running" }>, e
 }
 
 /** Where the app is, for the states in which it runs. */
-type Live = Pick<Extract<State, { kind: "running" }>, "generation" | "pid" | "startedAt">;
+type Live = Pick<Extract<State, { kind: "running" }>, "generation" | "pid" | "startedAt" | "byChange">;
+
+/** The record of generation `state` exiting on its own with `status` at `at`. */
+function crashOf(state: Live, status: ExitStatus, at: number, policy: Policy): Crash {
+  const upMs = at - state.startedAt;
+  return { generation: state.generation, pid: state.pid, status, upMs: round(upMs), at, afterChange: quickAfterChange(state, upMs, policy) };
+}
+
+/** Started by a change and gone within the change window: the crash rule lets it wait for the
+ *  next change instead of counting it. */
+function quickAfterChange(state: Pick<Live, "byChange">, upMs: number, policy: Policy): boolean {
+  return state.byChange && policy.changeWindowMs > 0 && upMs < policy.changeWindowMs;
+}
 
 /** The app exited without being signalled: sweep what it left, then do `then`. `requestedAt`
  *  is when what happens next was asked for: the exit itself, or an earlier restart request. */
@@ -168,11 +188,11 @@ function exitedUnasked(
 ): Step {
   const token = model.ctx.nextToken;
   const stopping: State = {
-    kind: "stopping", generation: state.generation, pid: state.pid, startedAt: state.startedAt,
+    kind: "stopping", ...live(state),
     then, requestedAt, status: event.status, exitedAt: event.at, killed: false, sent: null, token,
   };
   return {
-    model: withState(model, stopping, { nextToken: token + 1, lastExit: event.status }),
+    model: withState(model, stopping, { nextToken: token + 1, lastExit: event.status, lastCrash: crashOf(state, event.status, event.at, policy) }),
     effects: [
       log(isClean(event.status) ? "info" : "warn", "app-exited", { pid: state.pid, status: describeStatus(event.status), uptimeMs: round(event.at - state.startedAt) }),
       { type: "set-timer", name: "stop-deadline", ms: policy.stopTimeoutMs, token },
@@ -278,7 +298,7 @@ function restartFailed(
   at: number, policy: Policy, effects: Effect[],
 ): Step {
   const running: State = { kind: "running", ...live(state) };
-  const failure = { reason, status };
+  const failure = { reason, status, generation: state.next.generation, pid: state.next.pid };
   let step: Step = {
     model: withState(model, running, { failedRestarts: model.ctx.failedRestarts + 1, lastRestartFailure: failure }),
     effects: [...END_READY, ...effects, log("warn", "restart-failed", {
@@ -297,7 +317,7 @@ function handOver(
   const token = model.ctx.nextToken;
   const old: Retiring = { pid: state.pid, generation: state.generation, phase: "draining", status: null, exitedAt: null, killed: false };
   const handover: State = {
-    kind: "handover", generation: state.next.generation, pid, startedAt, old, request: state.request,
+    kind: "handover", generation: state.next.generation, pid, startedAt, byChange: true, old, request: state.request,
     requestedAt: state.requestedAt, readyAt: at, how, token, pending: state.pending,
   };
   return same(withState(model, handover, { nextToken: token + 1, generation: state.next.generation, lastStartedAt: startedAt }), [
@@ -419,7 +439,7 @@ function drainedLog(pid: number, event: Extract<Event, { type: "drained" }>): Ef
 }
 
 function live(state: Live): Live {
-  return { generation: state.generation, pid: state.pid, startedAt: state.startedAt };
+  return { generation: state.generation, pid: state.pid, startedAt: state.startedAt, byChange: state.byChange };
 }
 
 function beginStop(
@@ -427,7 +447,7 @@ function beginStop(
 ): Step {
   const token = model.ctx.nextToken;
   const stopping: State = {
-    kind: "stopping", generation: state.generation, pid: state.pid, startedAt: state.startedAt, then,
+    kind: "stopping", ...live(state), then,
     requestedAt: at, status: null, exitedAt: null, killed: false, sent: signal, token,
   };
   return {
@@ -543,13 +563,26 @@ function finishStop(model: Model, state: Extract<State, { kind: "stopping" }>, a
   }
 }
 
-/** The app ended on its own and its tree is gone: restart (with backoff), give up, or exit. */
+/** The app ended on its own and its tree is gone: restart (with backoff), give up, exit, or,
+ *  for a generation a change started that did not last the change window, wait for the next
+ *  change (a mistake being fixed must not cost the container; a crash with no change in play
+ *  still reaches Kubernetes through the backoff and giving up). */
 function afterCrash(model: Model, state: Extract<State, { kind: "stopping" }>, at: number, policy: Policy): Step {
   const status = state.status as ExitStatus;
   if (policy.restart === "never" || (policy.restart === "on-failure" && isClean(status))) {
     return exitWith(model, { kind: "app-exited", status });
   }
-  const uptime = (state.exitedAt ?? at) - state.startedAt;
+  const exitedAt = state.exitedAt ?? at;
+  const uptime = exitedAt - state.startedAt;
+  if (quickAfterChange(state, uptime, policy)) {
+    const broken: State = { kind: "broken", generation: state.generation, pid: state.pid, status, since: exitedAt };
+    return same(withState(model, broken), [
+      log("warn", "app-crashed-after-change", {
+        status: describeStatus(status), generation: state.generation, upMs: round(uptime), changeWindowMs: policy.changeWindowMs,
+        waiting: "for the next change or restart request",
+      }, undefined, state.generation),
+    ]);
+  }
   const recent = uptime >= policy.backoffResetMs ? [] : model.ctx.crashes.filter((t) => at - t < policy.restartWindowMs);
   const crashes = [...recent, at];
   if (crashes.length > policy.maxRestarts) {
@@ -567,6 +600,18 @@ function afterCrash(model: Model, state: Extract<State, { kind: "stopping" }>, a
       { type: "set-timer", name: "backoff", ms: delayMs, token },
     ],
   };
+}
+
+function fromBroken(model: Model, state: Extract<State, { kind: "broken" }>, event: Event): Step {
+  switch (event.type) {
+    case "restart-requested":
+      // The fix, at once: no backoff, the wait was for this.
+      return spawnGeneration(model, { ...requestOf(event), oldPid: state.pid, oldStatus: state.status, requestedAt: event.at, exitedAt: null });
+    case "stop-requested":
+      return exitWith(model, { kind: "stopped-idle", signal: event.signal, last: state.status });
+    default:
+      return same(model);
+  }
 }
 
 function fromBackoff(model: Model, state: Extract<State, { kind: "backoff" }>, event: Event): Step {

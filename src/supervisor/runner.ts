@@ -26,6 +26,8 @@ export interface RunnerOptions {
   terminal?: boolean;
   /** How generations start (--preload forks them from a zygote); default: a plain spawn. */
   spawner?: Spawner;
+  /** The last lines generation N printed, both streams as they arrived (null when not kept). */
+  outputTail?: (generation: number) => string | null;
   /** Called once, with how pidone ends. */
   onExit(outcome: Outcome): void;
 }
@@ -110,7 +112,13 @@ export class Runner {
       lastRestartReason: ctx.lastRestartReason,
       failedRestarts: ctx.failedRestarts,
       lastRestartFailure: ctx.lastRestartFailure,
+      lastCrash: ctx.lastCrash,
     };
+  }
+
+  /** The last lines generation N printed, or null when they are not kept. */
+  outputTail(generation: number): string | null {
+    return this.opts.outputTail?.(generation) ?? null;
   }
 
   /** Be told of every state change; returns the unsubscribe function. */
@@ -130,7 +138,8 @@ export class Runner {
     switch (effect.type) {
       case "log": {
         const about = effect.about === undefined ? {} : standingFields(effect.about.pid, effect.about.signal as NodeJS.Signals);
-        log[effect.level]({ event: effect.event, ...effect.fields, ...about });
+        const tail = effect.tailOf === undefined ? null : this.outputTail(effect.tailOf);
+        log[effect.level]({ event: effect.event, ...effect.fields, ...about, ...(tail === null ? {} : { tail }) });
         return;
       }
       case "spawn":

@@ -1,6 +1,6 @@
 // The supervisor's state: a discriminated union whose data belongs to the state it describes,
 // plus the few counters that outlive any one state (the context).
-import type { Outcome, RestartFailure, RestartSource } from "./events.js";
+import type { Crash, Outcome, RestartFailure, RestartSource } from "./events.js";
 import type { ExitStatus } from "../exit-status.js";
 
 /** What a restart was asked for by. A request that arrives before the next generation is spawned
@@ -30,7 +30,9 @@ export type Then =
 export type State =
   | { kind: "idle" }
   | { kind: "starting"; generation: number; restart: RestartInfo | null; pending: Request | null; stopSignal: string | null }
-  | { kind: "running"; generation: number; pid: number; startedAt: number }
+  /** `byChange`: started because something changed or someone asked (not the first start, not a
+   *  crash restart); a quick exit of it waits in `broken` instead of counting as a crash. */
+  | { kind: "running"; generation: number; pid: number; startedAt: number; byChange: boolean }
   /** A restart was requested and the app still runs, serving what was queued for it, while new
    *  connections wait for the next generation (--listen); then it is signalled. */
   | {
@@ -38,6 +40,7 @@ export type State =
       generation: number;
       pid: number;
       startedAt: number;
+      byChange: boolean;
       request: Request;
       requestedAt: number;
       token: number;
@@ -47,6 +50,7 @@ export type State =
       generation: number;
       pid: number;
       startedAt: number;
+      byChange: boolean;
       then: Then;
       requestedAt: number;
       /** Null while the app (the direct child) is still alive. */
@@ -65,6 +69,7 @@ export type State =
       generation: number;
       pid: number;
       startedAt: number;
+      byChange: boolean;
       next: { generation: number; pid: number | null; startedAt: number | null };
       request: Request;
       requestedAt: number;
@@ -78,6 +83,7 @@ export type State =
       generation: number;
       pid: number;
       startedAt: number;
+      byChange: boolean;
       old: Retiring;
       request: Request;
       requestedAt: number;
@@ -87,6 +93,9 @@ export type State =
       pending: Request | null;
     }
   | { kind: "backoff"; token: number; delayMs: number; last: ExitStatus; restart: RestartInfo }
+  /** A generation started by a change exited within the change window: nothing runs, nothing is
+   *  counted, and the next restart request (the fix) starts a generation at once. */
+  | { kind: "broken"; generation: number; pid: number; status: ExitStatus; since: number }
   | { kind: "exited"; outcome: Outcome };
 
 /** The generation a handover retires: drained first, then stopped. */
@@ -112,6 +121,8 @@ export interface Context {
   nextToken: number;
   failedRestarts: number;
   lastRestartFailure: RestartFailure | null;
+  /** The last generation that exited on its own (not asked to stop). */
+  lastCrash: Crash | null;
 }
 
 /** The whole model the machine transforms. */
@@ -142,12 +153,16 @@ export interface Policy {
   overlap: boolean;
   /** How long the next generation may take to become ready (--ready-timeout). */
   readyTimeoutMs: number;
+  /** A generation started by a change or a request that exits on its own sooner than this after
+   *  its start waits in `broken` for the next request instead of entering the backoff, and is
+   *  not counted toward --max-restarts (--change-window); 0: every crash counts. */
+  changeWindowMs: number;
 }
 
 /** The model before the first event. */
 export function initialModel(): Model {
   return {
     state: { kind: "idle" },
-    ctx: { generation: 0, restarts: 0, crashes: [], lastExit: null, lastRestartReason: null, lastStartedAt: null, nextToken: 1, failedRestarts: 0, lastRestartFailure: null },
+    ctx: { generation: 0, restarts: 0, crashes: [], lastExit: null, lastRestartReason: null, lastStartedAt: null, nextToken: 1, failedRestarts: 0, lastRestartFailure: null, lastCrash: null },
   };
 }

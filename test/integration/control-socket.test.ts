@@ -24,6 +24,9 @@ async function started(args: string[] = [], env: Record<string, string | undefin
 
 const status = async (p: Pidone, socket = p.socket) => oneLine(await exchange(socket, ['{"cmd":"status"}\n']));
 
+/** A restart's outcome without a readiness check: the new generation stayed up through the settle window. */
+const up = (ev: Record<string, unknown>) => ({ kind: "up", pid: ev.newPid, generation: 2, oldPid: ev.oldPid, ms: expect.any(Number), upMs: expect.any(Number) });
+
 /** pidone and the app are as they were: same app pid, no restart, pidone running and answering. */
 async function unharmed(p: Pidone, pid: number) {
   const st = await status(p);
@@ -77,7 +80,7 @@ describe("bad requests get a one-line error; pidone and the app carry on", () =>
     // Half-closed during a restart, which answers only once the new app runs.
     const x = await exchange(p.socket, ['{"cmd":"restart","timeoutMs":10000}\n'], { end: true, timeoutMs: 12_000 });
     const ev = await p.waitForEvent("restart");
-    expect(oneLine(x)).toEqual({ ok: true, pid: ev.newPid, generation: 2, ms: expect.any(Number) });
+    expect(oneLine(x)).toEqual({ ok: true, pid: ev.newPid, generation: 2, ms: expect.any(Number), outcome: up(ev) });
   });
 
   it("a restart request without timeoutMs takes the default and restarts", async () => {
@@ -85,7 +88,7 @@ describe("bad requests get a one-line error; pidone and the app carry on", () =>
     const x = await exchange(p.socket, ['{"cmd":"restart"}\n'], { timeoutMs: 12_000 });
     const ev = await p.waitForEvent("restart");
     expect(ev.source).toBe("control");
-    expect(oneLine(x)).toEqual({ ok: true, pid: ev.newPid, generation: 2, ms: expect.any(Number) });
+    expect(oneLine(x)).toEqual({ ok: true, pid: ev.newPid, generation: 2, ms: expect.any(Number), outcome: up(ev) });
   });
 
   it("a client that trickles its request is cut at the total deadline, not kept alive byte by byte", async () => {
@@ -103,6 +106,37 @@ describe("bad requests get a one-line error; pidone and the app carry on", () =>
     expect(at - t0).toBeGreaterThan(4000);
     expect((await status(p)).ok).toBe(true);
   });
+});
+
+describe("clients wait their turn while the socket is busy", () => {
+  it("300 idle connections take every slot: pidone status and pidone restart retry until one frees, and succeed", async () => {
+    const p = await started();
+    const net = await import("node:net");
+    const idle: import("node:net").Socket[] = [];
+    try {
+      // Connections that send nothing: pidone holds 64 until the request deadline (5 s) and
+      // answers the rest "busy".
+      await Promise.all(Array.from({ length: 300 }, () => new Promise<void>((resolve) => {
+        const c = net.connect(p.socket);
+        idle.push(c);
+        c.on("error", () => resolve());
+        c.on("connect", () => resolve());
+      })));
+      const busy = await exchange(p.socket, ['{"cmd":"status"}\n']);
+      expect(busy.answer, "the socket was not busy: the test would prove nothing").toMatch(/^\{"ok":false,"error":"busy: /);
+      const env = { PIDONE_CONTROL_SOCKET: p.socket };
+      const [st, re] = await Promise.all([
+        run(process.execPath, [BUNDLE, "status"], { env, timeoutMs: 20_000 }),
+        run(process.execPath, [BUNDLE, "restart", "--settle", "0"], { env, timeoutMs: 30_000 }),
+      ]);
+      expect(st.code, st.stderr).toBe(0);
+      expect(st.stdout).toMatch(/^state: +(running|stopping|starting)/m);
+      expect(re.code, re.stderr).toBe(0);
+      expect(re.stdout.trim()).toMatch(/^\d+$/);
+    } finally {
+      for (const c of idle) c.destroy();
+    }
+  }, 40_000);
 });
 
 describe("the socket path: only a provably dead socket is ever removed", () => {

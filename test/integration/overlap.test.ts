@@ -167,15 +167,15 @@ describe("--overlap", () => {
   }, 60_000);
 
   it.each([
-    ["crashes at import", "crash", [], /exited before it was ready.*exit 1/],
-    ["never becomes ready", "hang", ["--ready-timeout", "3s"], /not ready within 3000 ms/],
-  ])("a restart onto code that %s: the old generation serves every request, pidone restart exits non-zero; the fix restarts", async (_what, bad, extra, reason) => {
+    ["crashes at import", "crash", [], /exited before it was ready.*exit 1/, 5],
+    ["never becomes ready", "hang", ["--ready-timeout", "3s"], /not ready within 3000 ms/, 1],
+  ])("a restart onto code that %s: the old generation serves every request, pidone restart exits non-zero (5 when the new code exited, else 1); the fix restarts", async (_what, bad, extra, reason, code) => {
     const { p, port, edit } = await start(["--overlap", ...extra], "v0");
     const first = (await httpGet(port, "/", 5000)).body.trim();
     const loop = new Loop(port);
     edit(bad);
     const out = await restart(p);
-    expect(out.code, `${out.stdout}\n${out.stderr}\n${p.output()}`).toBe(1);
+    expect(out.code, `${out.stdout}\n${out.stderr}\n${p.output()}`).toBe(code);
     expect(out.stderr).toMatch(reason);
     const failed = await p.waitForEvent("restart-failed");
     expect(failed).toMatchObject({ servingPid: Number(first.split(" ")[0]) });
@@ -273,7 +273,7 @@ describe("pidone restart waits for the new generation to be ready (also without 
     expect(ok.stderr).toMatch(/ready after \d+ ms/);
   }, 60_000);
 
-  it("a new generation that crashes before it is ready: pidone restart exits 1 with its status", async () => {
+  it("a new generation that crashes before it is ready: pidone restart exits 5 with its status", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "pidone-ready-"));
     dirs.push(dir);
     const flag = path.join(dir, "crash");
@@ -284,7 +284,7 @@ describe("pidone restart waits for the new generation to be ready (also without 
     await p.waitForStdout(/READY \d+/);
     writeFileSync(flag, "");
     const out = await restart(p, "--timeout", "10s");
-    expect(out.code, `${out.stderr}\n${p.output()}`).toBe(1);
+    expect(out.code, `${out.stderr}\n${p.output()}`).toBe(5);
     expect(out.stderr).toMatch(/exit 3/);
   }, 30_000);
 });

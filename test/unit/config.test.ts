@@ -34,6 +34,7 @@ describe("normalizeConfig: defaults", () => {
       restart: "on-failure",
       maxRestarts: 5,
       restartWindowMs: 60_000,
+      changeWindowMs: 10_000,
       restartSignal: "SIGUSR1",
       stopSignal: "SIGTERM",
       triggerFile: "/srv/app/.restart_trigger",
@@ -62,6 +63,8 @@ describe("normalizeConfig: a flag beats its PIDONE_* variable", () => {
     ["--restart", { restart: "never" }, "PIDONE_RESTART", "always", "restart", "never", "always"],
     ["--max-restarts", { maxRestarts: "2" }, "PIDONE_MAX_RESTARTS", "9", "maxRestarts", 2, 9],
     ["--restart-window", { restartWindow: "30s" }, "PIDONE_RESTART_WINDOW", "1.5m", "restartWindowMs", 30_000, 90_000],
+    ["--change-window", { changeWindow: "3s" }, "PIDONE_CHANGE_WINDOW", "500ms", "changeWindowMs", 3_000, 500],
+    ["--every-crash-counts", { everyCrashCounts: true }, "PIDONE_EVERY_CRASH_COUNTS", "0", "changeWindowMs", 0, 10_000],
     ["--restart-signal", { restartSignal: "SIGHUP" }, "PIDONE_RESTART_SIGNAL", "usr2", "restartSignal", "SIGHUP", "SIGUSR2"],
     ["--stop-signal", { stopSignal: "SIGQUIT" }, "PIDONE_STOP_SIGNAL", "2", "stopSignal", "SIGQUIT", "SIGINT"],
     ["--trigger-file", { triggerFile: "flag.trg" }, "PIDONE_TRIGGER_FILE", "/env/x.trg", "triggerFile", "/srv/app/flag.trg", "/env/x.trg"],
@@ -96,6 +99,25 @@ describe("normalizeConfig: a flag beats its PIDONE_* variable", () => {
     expect(normalize({}, { PIDONE_TRIGGER_FILE: "t" }).triggerFileExplicit).toBe(true);
     expect(normalize({ controlSocket: "s" }).controlSocketExplicit).toBe(true);
     expect(normalize({}, { PIDONE_CONTROL_SOCKET: "s" }).controlSocketExplicit).toBe(true);
+  });
+});
+
+describe("normalizeConfig: the change window", () => {
+  it("a bare number is seconds; 0 turns the rule off", () => {
+    expect(normalize({ changeWindow: "20" }).changeWindowMs).toBe(20_000);
+    expect(normalize({ changeWindow: "0" }).changeWindowMs).toBe(0);
+  });
+  it("PIDONE_EVERY_CRASH_COUNTS=1 turns it off", () => {
+    expect(normalize({}, { PIDONE_EVERY_CRASH_COUNTS: "1" }).changeWindowMs).toBe(0);
+  });
+  it("every crash counting and a window given at the same time contradict each other", () => {
+    expect(() => normalize({ everyCrashCounts: true, changeWindow: "5s" })).toThrow("--every-crash-counts contradicts --change-window 5s: every crash counts means no change window (drop one of them)");
+    expect(() => normalize({}, { PIDONE_EVERY_CRASH_COUNTS: "yes", PIDONE_CHANGE_WINDOW: "5s" })).toThrow(ConfigError);
+    expect(normalize({ everyCrashCounts: true, changeWindow: "0" }).changeWindowMs).toBe(0);
+  });
+  it("a bad duration names the option", () => {
+    expect(() => normalize({ changeWindow: "soon" })).toThrow("--change-window: invalid duration 'soon'");
+    expect(() => normalize({}, { PIDONE_EVERY_CRASH_COUNTS: "maybe" })).toThrow("PIDONE_EVERY_CRASH_COUNTS: invalid value 'maybe'");
   });
 });
 
@@ -336,7 +358,7 @@ describe("parseArgs", () => {
     [["-z", "app"], "-z"],
     [["--stop-timeout"], "--stop-timeout"],
     [["status", "--bogus"], "--bogus"],
-    [["status", "--timeout", "5s"], "--timeout"],
+    [["status", "--settle", "1s"], "--settle"],
     [["restart", "--json"], "--json"],
   ])("%j -> ConfigError mentioning %s", (argv, flag) => {
     const err = configError(() => parseArgs(argv, "1.2.3"));
@@ -346,6 +368,8 @@ describe("parseArgs", () => {
 
   it.each([
     [["restart"], { kind: "client", action: "restart", socket: undefined, timeout: undefined, json: false }],
+    [["restart", "--settle", "2s"], { kind: "client", action: "restart", socket: undefined, timeout: undefined, settle: "2s", json: false }],
+    [["status", "--timeout", "20s"], { kind: "client", action: "status", socket: undefined, timeout: "20s", json: false }],
     [["restart", "--socket", "/run/p.sock", "--timeout", "5s"], { kind: "client", action: "restart", socket: "/run/p.sock", timeout: "5s", json: false }],
     [["status"], { kind: "client", action: "status", socket: undefined, timeout: undefined, json: false }],
     [["status", "--json", "--socket", "/s"], { kind: "client", action: "status", socket: "/s", timeout: undefined, json: true }],

@@ -34,7 +34,7 @@ describe("exitCode", () => {
 describe("the exit-code tables", () => {
   it("each command's codes are the documented ones", () => {
     expect(EXIT).toEqual({ internalError: 1, usage: 2, cannotExecute: 126, notFound: 127 });
-    expect(CLIENT_EXIT).toEqual({ ok: 0, failed: 1, usage: 2, unreachable: 3, timeout: 4 });
+    expect(CLIENT_EXIT).toEqual({ ok: 0, failed: 1, usage: 2, unreachable: 3, timeout: 4, crashed: 5 });
     expect(SYNC_EXIT).toEqual({ ok: 0, failed: 1, usage: 2, transport: 3 });
     expect(RECEIVE_EXIT).toEqual({ ok: 0, refused: 1, usage: 2, interrupted: 3 });
   });

@@ -23,6 +23,8 @@ const POLICY: Policy = {
   drain: false,
   overlap: false,
   readyTimeoutMs: 60_000,
+  // Every crash counts here; the crash rule after a change has its own tests, with a window.
+  changeWindowMs: 0,
 };
 const policy = (over: Partial<Policy> = {}): Policy => ({ ...POLICY, ...over });
 
@@ -120,7 +122,7 @@ describe("machine: starting", () => {
   it("spawned -> running, logs 'spawned'", () => {
     const r = feed([ev.start(0), ev.spawned(100, 7)]);
     expect(r.last).toEqual([{ type: "log", level: "info", event: "spawned", fields: { pid: 100, generation: 1 } }]);
-    expect(stateOf(r.model, "running")).toEqual({ kind: "running", generation: 1, pid: 100, startedAt: 7 });
+    expect(stateOf(r.model, "running")).toEqual({ kind: "running", generation: 1, pid: 100, startedAt: 7, byChange: false });
     expect(r.model.ctx.restarts).toBe(0);
     expect(r.model.ctx.lastStartedAt).toBe(7);
   });
@@ -141,7 +143,7 @@ describe("machine: starting", () => {
         newPid: 200, generation: 2, downMs: 200, totalMs: 500,
       },
     }]);
-    expect(stateOf(r.model, "running")).toEqual({ kind: "running", generation: 2, pid: 200, startedAt: 1500 });
+    expect(stateOf(r.model, "running")).toEqual({ kind: "running", generation: 2, pid: 200, startedAt: 1500, byChange: true });
     expect(r.model.ctx.restarts).toBe(1);
     expect(r.model.ctx.lastRestartReason).toBe("trigger-file");
   });
@@ -418,7 +420,7 @@ describe("machine: coalescing restarts", () => {
     const gen2 = feed([ev.exited(100, sig("SIGTERM"), 20), ev.empty(30), ev.spawned(200, 40)], { from: r.model });
     expect(logs(gen2.last, "restart")[0]?.fields).toMatchObject({ source: "signal", oldPid: 100, newPid: 200 });
     expect(acts(gen2.last)).toEqual([]);
-    expect(stateOf(gen2.model, "running")).toEqual({ kind: "running", generation: 2, pid: 200, startedAt: 40 });
+    expect(stateOf(gen2.model, "running")).toEqual({ kind: "running", generation: 2, pid: 200, startedAt: 40, byChange: true });
     expect(gen2.model.ctx.restarts).toBe(1);
   });
 
@@ -442,7 +444,7 @@ describe("machine: coalescing restarts", () => {
       ...CANCEL_STOP_TIMERS,
       { type: "spawn", generation: 3 },
     ]);
-    expect(stateOf(gen3.model, "running")).toEqual({ kind: "running", generation: 3, pid: 300, startedAt: 70 });
+    expect(stateOf(gen3.model, "running")).toEqual({ kind: "running", generation: 3, pid: 300, startedAt: 70, byChange: true });
     expect(gen3.model.ctx.restarts).toBe(2);
   });
 
@@ -1044,7 +1046,7 @@ describe("machine: --overlap (the next generation starts while the current one s
     expect(logs(done.last, "restart")[0]?.fields).toMatchObject({
       source: "control", oldPid: 100, oldStatus: "exit 0", newPid: 200, generation: 2, overlap: true, downMs: 0, readyMs: 490, totalMs: 530,
     });
-    expect(stateOf(done.model, "running")).toEqual({ kind: "running", generation: 2, pid: 200, startedAt: 20 });
+    expect(stateOf(done.model, "running")).toEqual({ kind: "running", generation: 2, pid: 200, startedAt: 20, byChange: true });
     expect(done.model.ctx.restarts).toBe(1);
     expect(ofType(done.effects, "spawn")).toEqual([]);
   });
@@ -1057,7 +1059,7 @@ describe("machine: --overlap (the next generation starts while the current one s
     expect(acts(r.last)).toEqual([...END_READY, { type: "sweep-generation", pid: 200, signal: "SIGKILL" }]);
     expect(ofType(r.effects, "signal")).toEqual([]);
     expect(logs(r.last, "restart-failed")[0]).toMatchObject({ level: "warn", fields: { reason, status, nextPid: 200, servingPid: 100, source: "control" } });
-    expect(stateOf(r.model, "running")).toEqual({ kind: "running", generation: 1, pid: 100, startedAt: 0 });
+    expect(stateOf(r.model, "running")).toEqual({ kind: "running", generation: 1, pid: 100, startedAt: 0, byChange: false });
     expect(r.model.ctx).toMatchObject({ failedRestarts: 1, lastRestartFailure: { reason }, restarts: 0, generation: 1 });
     // The next request tries again.
     const again = run([ev.restart("watch", 4000)], r.model);
@@ -1157,5 +1159,148 @@ describe("machine: --overlap (the next generation starts while the current one s
       expect(step.model, event.type).toBe(r.model);
       expect(step.effects, event.type).toEqual([]);
     }
+  });
+});
+
+describe("machine: the crash rule after a change (--change-window)", () => {
+  const WINDOW = policy({ changeWindowMs: 10_000 });
+  const run = (events: Event[], opts: { policy?: Policy; from?: Model } = {}) => feed(events, { policy: WINDOW, ...opts });
+  /** Generation 2 (pid 200), started by `source` at 1000, exits 1 at 1060; its tree is gone at 1070. */
+  const broke = (source: RestartSource = "control"): Event[] => [
+    ...RUNNING, ev.restart(source, 1000), ev.exited(100, sig("SIGTERM"), 1005), ev.empty(1006),
+    ev.spawned(200, 1010), ev.exited(200, code(1), 1070), ev.empty(1080),
+  ];
+
+  it.each(["signal", "trigger-file", "watch", "control"] as const)("a generation started by %s that exits within the window -> broken: no backoff, not counted, logged once with its tail", (source) => {
+    const r = run(broke(source));
+    expect(stateOf(r.model, "broken")).toEqual({ kind: "broken", generation: 2, pid: 200, status: code(1), since: 1070 });
+    expect(r.last).toEqual([
+      ...CANCEL_STOP_TIMERS,
+      {
+        type: "log", level: "warn", event: "app-crashed-after-change", tailOf: 2,
+        fields: { status: "exit 1", generation: 2, upMs: 60, changeWindowMs: 10_000, waiting: "for the next change or restart request" },
+      },
+    ]);
+    expect(logs(r.effects, "app-crashed-after-change")).toHaveLength(1);
+    expect(logs(r.effects, "backoff")).toEqual([]);
+    expect(r.model.ctx.crashes).toEqual([]);
+    expect(r.model.ctx.lastCrash).toEqual({ generation: 2, pid: 200, status: code(1), upMs: 60, at: 1070, afterChange: true });
+    // The exit itself was swept as any exit is: SIGTERM to what it left.
+    expect(ofType(r.steps[6] ?? [], "sweep")).toEqual([{ type: "sweep", signal: "SIGTERM" }]);
+  });
+
+  it("broken + restart-requested -> the next generation at once (no backoff); its restart line names the broken one", () => {
+    const r = run([ev.restart("watch", 5000, "app.py")], { from: run(broke()).model });
+    expect(r.last).toEqual([{ type: "spawn", generation: 3 }]);
+    expect(stateOf(r.model, "starting").restart).toEqual({ source: "watch", detail: "app.py", oldPid: 200, oldStatus: code(1), requestedAt: 5000, exitedAt: null });
+    const s = run([ev.spawned(300, 5010)], { from: r.model });
+    expect(logs(s.last, "restart")[0]?.fields).toEqual({
+      source: "watch", detail: "app.py", oldPid: 200, oldStatus: "exit 1", newPid: 300, generation: 3, downMs: 10, totalMs: 10,
+    });
+    expect(stateOf(s.model, "running").byChange).toBe(true);
+  });
+
+  it("broken + stop-requested -> exit with the app's last status (stopped-idle)", () => {
+    const r = run([ev.stop("SIGTERM", 5000)], { from: run(broke()).model });
+    expect(r.last).toEqual([{ type: "exit", outcome: { kind: "stopped-idle", signal: "SIGTERM", last: code(1) } }]);
+    expect(exitCode({ kind: "stopped-idle", signal: "SIGTERM", last: code(1) })).toBe(1);
+  });
+
+  it("broken + internal-error -> exit internal-error", () => {
+    const r = run([ev.internal("boom", 5000)], { from: run(broke()).model });
+    expect(ofType(r.last, "exit")).toEqual([{ type: "exit", outcome: { kind: "internal-error", message: "boom" } }]);
+  });
+
+  const IGNORED: Event[] = [
+    ev.start(5000), ev.spawned(999, 5000), ev.spawnFailed("ENOENT", 5000), ev.exited(200, code(1), 5000), ev.empty(5000),
+    ev.forward("SIGHUP", 5000), ev.timer("backoff", 9, 5000), ev.timer("stop-deadline", 9, 5000), ev.drained(9, 0, 5000),
+    { type: "next-ready", token: 9, how: "accept", at: 5000 }, { type: "generation-gone", pid: 200, at: 5000 },
+  ];
+  it.each(IGNORED.map((e) => [e.type, e] as const))("broken ignores %s", (_type, event) => {
+    const before = run(broke()).model;
+    const step = transition(before, event, WINDOW);
+    expect(step.model).toBe(before);
+    expect(step.effects).toEqual([]);
+  });
+
+  it("restart after restart into broken code, far more than --max-restarts: never gives up; the fix runs", () => {
+    let m = run(broke()).model;
+    let pid = 300;
+    let at = 2000;
+    for (let i = 0; i < POLICY.maxRestarts + 3; i++, pid += 100, at += 1000) {
+      const r = run([ev.restart("control", at), ev.spawned(pid, at + 10), ev.exited(pid, code(1), at + 50), ev.empty(at + 60)], { from: m });
+      expect(ofType(r.effects, "exit")).toEqual([]);
+      expect(ofType(r.effects, "set-timer").filter((t) => t.name === "backoff")).toEqual([]);
+      m = stateOf(r.model, "broken") && r.model;
+    }
+    const fix = run([ev.restart("control", at), ev.spawned(pid, at + 10)], { from: m });
+    expect(stateOf(fix.model, "running")).toMatchObject({ pid, byChange: true });
+    expect(fix.model.ctx.crashes).toEqual([]);
+  });
+
+  it("the first generation crashing goes through the backoff and gives up with the app's status, window or not", () => {
+    const crash = (pid: number, at: number): Event[] => [ev.spawned(pid, at), ev.exited(pid, code(3), at + 5), ev.empty(at + 6)];
+    const r = run([ev.start(0), ...crash(100, 0), ev.timer("backoff", 2, 200), ...crash(200, 200), ev.timer("backoff", 4, 400), ...crash(300, 400),
+      ev.timer("backoff", 6, 800), ...crash(400, 800)]);
+    expect(logs(r.effects, "app-crashed-after-change")).toEqual([]);
+    expect(r.last).toContainEqual({ type: "exit", outcome: { kind: "gave-up", status: code(3), restarts: 3 } });
+  });
+
+  it("a generation started by a change that crashes after the window -> the backoff, counted", () => {
+    const r = run([...RUNNING, ev.restart("watch", 1000), ev.exited(100, sig("SIGTERM"), 1005), ev.empty(1006),
+      ev.spawned(200, 1010), ev.exited(200, code(1), 11_010), ev.empty(11_020)]);
+    expect(stateOf(r.model, "backoff").last).toEqual(code(1));
+    expect(r.model.ctx.crashes).toEqual([11_020]);
+    expect(r.model.ctx.lastCrash).toMatchObject({ generation: 2, afterChange: false });
+  });
+
+  it("--every-crash-counts (changeWindowMs 0): a quick crash after a change enters the backoff as every crash does", () => {
+    const r = run(broke(), { policy: policy({ changeWindowMs: 0 }) });
+    expect(stateOf(r.model, "backoff").last).toEqual(code(1));
+    expect(logs(r.effects, "app-crashed-after-change")).toEqual([]);
+  });
+
+  it("a crash restart (from the backoff timer) is no change: its quick crash is counted", () => {
+    const r = run([...RUNNING, ev.exited(100, code(1), 10), ev.empty(11), ev.timer("backoff", 2, 111), ev.spawned(200, 112), ev.exited(200, code(1), 120), ev.empty(121)]);
+    expect(stateOf(r.model, "backoff").delayMs).toBe(200);
+    expect(r.model.ctx.crashes).toEqual([11, 121]);
+  });
+
+  it("a request during the backoff starts a generation by change: its quick crash waits in broken", () => {
+    const r = run([...RUNNING, ev.exited(100, code(1), 10), ev.empty(11), ev.restart("control", 50), ev.spawned(200, 60), ev.exited(200, code(1), 70), ev.empty(71)]);
+    stateOf(r.model, "broken");
+    expect(r.model.ctx.crashes).toEqual([11]);
+  });
+
+  it("a request while a crash is being swept starts a generation by change", () => {
+    const r = run([...RUNNING, ev.exited(100, code(1), 10), ev.restart("watch", 12), ev.empty(13), ev.spawned(200, 20)]);
+    expect(stateOf(r.model, "running").byChange).toBe(true);
+  });
+
+  it("a spawn failure after a change (a file mid-sync) -> broken with 127, not counted", () => {
+    const r = run([...RUNNING, ev.restart("watch", 1000), ev.exited(100, sig("SIGTERM"), 1005), ev.empty(1006), ev.spawnFailed("ENOENT", 1010)]);
+    expect(stateOf(r.model, "broken")).toMatchObject({ generation: 2, status: code(127) });
+    expect(r.model.ctx.crashes).toEqual([]);
+  });
+
+  it("--restart on-failure: a clean exit after a change still ends pidone with 0 (only what would be a crash restart waits)", () => {
+    const r = run([...RUNNING, ev.restart("watch", 1000), ev.exited(100, sig("SIGTERM"), 1005), ev.empty(1006),
+      ev.spawned(200, 1010), ev.exited(200, code(0), 1070), ev.empty(1080)]);
+    expect(r.last).toContainEqual({ type: "exit", outcome: { kind: "app-exited", status: code(0) } });
+  });
+
+  describe("with --overlap", () => {
+    const OVERLAP = policy({ changeWindowMs: 10_000, drain: true, overlap: true, readyTimeoutMs: 3000 });
+    const OVERLAPPING: Event[] = [...RUNNING, ev.restart("control", 10), ev.spawned(200, 20)];
+    it("a broken edit (the next generation exits before it is ready) keeps the old generation serving, as without the rule", () => {
+      const r = run([...OVERLAPPING, ev.exited(200, code(1), 80)], { policy: OVERLAP });
+      expect(stateOf(r.model, "running")).toMatchObject({ pid: 100, generation: 1 });
+      expect(r.model.ctx.lastRestartFailure).toEqual({ reason: "exited before it was ready", status: code(1), generation: 2, pid: 200 });
+      expect(logs(r.effects, "app-crashed-after-change")).toEqual([]);
+    });
+    it("the new generation crashing during its handover, within the window -> broken (nothing is left serving)", () => {
+      const r = run([...OVERLAPPING, { type: "next-ready", token: 1, how: "accept", at: 40 }, ev.exited(200, code(3), 45), ev.empty(50)], { policy: OVERLAP });
+      expect(stateOf(r.model, "broken")).toMatchObject({ generation: 2, pid: 200, status: code(3) });
+    });
   });
 });
