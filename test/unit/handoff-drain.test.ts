@@ -2,15 +2,15 @@
 // the old generation has read what it accepted (or UNREAD_WAIT_MS went by), or once nothing has
 // been accepted for DRAIN_STALL_MS.
 import { describe, expect, it } from "vitest";
-import { DRAIN_STALL_MS, UNREAD_WAIT_MS, drainLook, drainStarts, type DrainWatch } from "../../src/child/handoff/drain.js";
+import { DRAIN_STALL_MS, HANDOVER_STALL_MS, UNREAD_WAIT_MS, drainLook, drainStarts, type DrainWatch } from "../../src/child/handoff/drain.js";
 
 /** Feed looks of [t, queued, unread] and return every state. */
-function feed(looks: [number, number, number?][]): DrainWatch[] {
+function feed(looks: [number, number, number?][], stallMs?: number): DrainWatch[] {
   let w = drainStarts(0);
   const seen: DrainWatch[] = [];
   for (const [t, left, unread = 0] of looks) {
     if (w.kind === "done") throw new Error(`a look after the drain was done: ${JSON.stringify(seen)}`);
-    w = drainLook(w, left, t, () => unread);
+    w = drainLook(w, left, t, () => unread, stallMs);
     seen.push(w);
   }
   return seen;
@@ -45,5 +45,11 @@ describe("drainLook", () => {
     expect(feed([[0, 4], [60, 3], [60 + DRAIN_STALL_MS - 1, 3]]).at(-1)?.kind).toBe("queued");
     // A queue that grows is no progress.
     expect(feed([[0, 4], [60, 5], [DRAIN_STALL_MS, 5]]).at(-1)).toEqual({ kind: "done", left: 5, unread: 0 });
+  });
+
+  it("in a handover the stall bound is HANDOVER_STALL_MS: a 100 ms hiccup of the old generation resets nothing", () => {
+    expect(HANDOVER_STALL_MS).toBeGreaterThan(DRAIN_STALL_MS);
+    expect(feed([[0, 4], [DRAIN_STALL_MS, 4], [HANDOVER_STALL_MS - 1, 4]], HANDOVER_STALL_MS).at(-1)?.kind).toBe("queued");
+    expect(feed([[0, 4], [HANDOVER_STALL_MS, 4]], HANDOVER_STALL_MS).at(-1)).toEqual({ kind: "done", left: 4, unread: 0 });
   });
 });

@@ -15,6 +15,10 @@ const DRAIN_POLL_MS = 5;
  *  next generation to take over with what is queued there; only those that came in this window
  *  wait on the other socket. */
 export const DRAIN_STALL_MS = 100;
+/** The same bound in a handover (--overlap): the next generation already serves every new
+ *  connection, so waiting longer costs no client anything, while giving up resets what is queued
+ *  for the old one. 100 ms is a scheduling hiccup on a loaded node, not a hung server. */
+export const HANDOVER_STALL_MS = 1000;
 /** Once nothing is queued for the old generation, how long the drain waits for it to read the
  *  connections it accepted. A server that works reads one within milliseconds of accepting it;
  *  one that has not after this is busy or hung, and the restart goes on. */
@@ -46,10 +50,12 @@ export function drainStarts(t: number): DrainWatch {
 }
 
 /** One look at time `t`, `left` connections queued on the old sockets; `unread()` asks /proc how
- *  many the old generation accepted and has not read. */
-export function drainLook(w: Exclude<DrainWatch, { kind: "done" }>, left: number, t: number, unread: () => number): DrainWatch {
+ *  many the old generation accepted and has not read; `stallMs`: how long without an accept ends it. */
+export function drainLook(
+  w: Exclude<DrainWatch, { kind: "done" }>, left: number, t: number, unread: () => number, stallMs = DRAIN_STALL_MS,
+): DrainWatch {
   const progressAt = left < (w.kind === "queued" ? w.last : 0) ? t : w.progressAt;
-  if (left > 0) return t - progressAt >= DRAIN_STALL_MS ? { kind: "done", left, unread: 0 } : { kind: "queued", last: left, progressAt };
+  if (left > 0) return t - progressAt >= stallMs ? { kind: "done", left, unread: 0 } : { kind: "queued", last: left, progressAt };
   if (w.kind === "queued") return { kind: "empty", progressAt };
   const emptyAt = w.kind === "unread" ? w.emptyAt : t;
   const n = unread();
@@ -89,7 +95,7 @@ export function startDrain(
   const look = () => {
     if (watch.kind === "done") return;
     const t = performance.now();
-    watch = drainLook(watch, old.reduce((n, { l, slot }) => n + sockets.queued(l.held.kind === "pair" ? l.held.fds[slot] : -1), 0), t, unread);
+    watch = drainLook(watch, old.reduce((n, { l, slot }) => n + sockets.queued(l.held.kind === "pair" ? l.held.fds[slot] : -1), 0), t, unread, handover ? HANDOVER_STALL_MS : DRAIN_STALL_MS);
     if (watch.kind !== "done") return;
     clearInterval(timer);
     const { left } = watch;
