@@ -18,8 +18,11 @@ export class ByteRing {
     return Math.max(0, this.total - this.capacity);
   }
 
-  /** Append `chunk`; only its last `capacity` bytes can be kept. */
-  append(chunk: Uint8Array): void {
+  /** Append `chunk`, which comes after `skipped` bytes that were not kept (`chunk` must then
+   *  fill the ring); only its last `capacity` bytes can be kept. */
+  append(chunk: Uint8Array, skipped = 0): void {
+    if (skipped > 0 && chunk.length < this.capacity) throw new RangeError("bytes skipped before a chunk that does not fill the ring");
+    this.total += skipped;
     const n = chunk.length;
     if (n === 0) return;
     const cap = this.capacity;
