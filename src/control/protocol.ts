@@ -68,8 +68,8 @@ export function parseRequest(line: string): Parsed<ControlRequest> {
   if (!obj.ok) return obj;
   const o = obj.value;
   const cmd = o.cmd;
-  if (cmd === undefined) return fail("missing field 'cmd' (use restart or status)");
-  if (typeof cmd !== "string") return fail("field 'cmd' must be a string (use restart or status)");
+  if (cmd === undefined) return fail("missing field 'cmd' (use restart, status or logs)");
+  if (typeof cmd !== "string") return fail("field 'cmd' must be a string (use restart, status or logs)");
   if (cmd === "status") {
     const extra = unknownField(o, ["cmd"]);
     return extra ? fail(extra) : { ok: true, value: { cmd } };

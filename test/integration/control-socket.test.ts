@@ -38,7 +38,7 @@ describe("bad requests get a one-line error; pidone and the app carry on", () =>
     const cases: [string, string][] = [
       ["null\n", "malformed request: expected a JSON object, got null"],
       ["42\n", "malformed request: expected a JSON object, got number"],
-      ['{"cmd":"reboot"}\n', "unknown command 'reboot' (use restart or status)"],
+      ['{"cmd":"reboot"}\n', "unknown command 'reboot' (use restart, status or logs)"],
       ['{"cmd":"restart","timeoutMs":"soon"}\n', "field 'timeoutMs' must be a whole number of milliseconds from 1 to 3600000"],
       ["\n", 'empty request (send one JSON object, e.g. {"cmd":"status"})'],
       ["{\n", 'malformed request: not JSON (send one JSON object per line, e.g. {"cmd":"status"})'],
