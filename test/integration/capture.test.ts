@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { BUNDLE, FIXTURES, PIDONE_NODE, PIDONE_NODE_ARGS, cleanupAll, run, startPidone, type Pidone } from "../helpers/pidone.js";
 import { loadPipes } from "../../src/sys/pipes.js";
+import { freePort } from "../helpers/http.js";
 
 afterEach(cleanupAll);
 const WRITER = path.join(FIXTURES, "output-writer.js");
@@ -158,6 +159,21 @@ describe("capture", () => {
     } finally {
       follower.kill("SIGKILL");
     }
+  }, 30_000);
+
+  it("--overlap: two generations running at once keep their output apart", async () => {
+    const port = await freePort();
+    const p = startPidone({ args: ["--listen", `127.0.0.1:${port}`, "--overlap", "--", path.join(FIXTURES, "slow-boot-server.py")], env: { BOOT_S: "0.3" } });
+    const [first] = await p.waitForStdout(/READY (\d+) /);
+    const r = await run(process.execPath, [BUNDLE, "restart"], { env: { PIDONE_CONTROL_SOCKET: p.socket }, timeoutMs: 20_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const [, second] = await p.waitForStdout(/READY (\d+) /, 10_000, 2);
+    const one = await logs(p, "--generation", "1");
+    const two = await logs(p, "--generation", "2");
+    expect(one.stdout).toContain(`READY ${first?.[1]} `);
+    expect(one.stdout).not.toContain(`READY ${second?.[1]} `);
+    expect(two.stdout).toContain(`READY ${second?.[1]} `);
+    expect(two.stdout).not.toContain(`READY ${first?.[1]} `);
   }, 30_000);
 
   it("pidone's own log line does not split the app's unfinished stderr line", async () => {
