@@ -24,6 +24,8 @@ import type { ByteRing } from "./ring.js";
 const PEEK_BYTES = 1 << 20;
 /** What pidone's own stdout and stderr pipes are grown to (see the constructor). */
 const OUTPUT_PIPE_BYTES = 1 << 20;
+/** The most rounds on one pipe per poll wake-up. */
+const ROUNDS_PER_POLL = 16;
 /** How long pidone's own log line waits for the app's unfinished line to end. */
 export const HOLD_MS = 100;
 /** At exit, how long the last bytes may wait for a stalled consumer before they are dropped. */
@@ -198,9 +200,17 @@ export class Pump {
         watched.forEach((w, i) => {
           const revents = buf.readInt16LE((i + 1) * 8 + 6);
           if (revents === 0) return;
+          // While the app keeps its pipe fed and the output takes it, go on without a poll
+          // round trip (each one is a threadpool hand-off), up to a bound that keeps the other
+          // pipes and the event loop served.
           if ("ring" in w) {
-            if (!w.ended && w.out.queue.length === 0) this.round(w);
-          } else this.flush(w);
+            for (let n = 0; n < ROUNDS_PER_POLL && !w.ended && w.out.queue.length === 0 && this.round(w); n++);
+          } else if (this.flush(w)) {
+            for (const p of this.pipes) {
+              if (p.out !== w) continue;
+              for (let n = 0; n < ROUNDS_PER_POLL && !p.ended && w.queue.length === 0 && this.round(p); n++);
+            }
+          }
         });
       } finally {
         this.busy = false;
