@@ -90,7 +90,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   const sources = new Sources(log);
   closers.push(() => sources.closeAll());
   // The app's stdout and stderr (those that are not terminals) go through pidone (src/output/).
-  const output = startCapture({ preload: preload !== undefined, log });
+  const output = startCapture({ log });
   if (output) closers.push(() => output.capture.close());
   const outputTail = { outputTail: (generation: number): string | null => output?.capture.outputTail(generation) ?? null };
   const runner = new Runner({

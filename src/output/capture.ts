@@ -76,18 +76,30 @@ export class OutputCapture implements OutputSource {
         const gen = this.open();
         const pipes = this.capture.map((c) => (c ? this.pipe() : null));
         const stdio: AppStdio = [pipes[0]?.[1] ?? 1, pipes[1]?.[1] ?? 2];
+        // Once the app has its copies (a spawn dup'ed them, a --preload fork opened them before
+        // it was reported), pidone keeps only the read ends: the app's exit is then their end.
+        let writeEnds = pipes.flatMap((p) => (p === null ? [] : [p[1]]));
+        const closeWriteEnds = () => {
+          for (const fd of writeEnds) closeQuietly(fd);
+          writeEnds = [];
+        };
         try {
           spawner.start({
             ...handlers,
             onSpawned: (pid) => {
+              closeWriteEnds();
               gen.pid = pid;
               this.emit({ kind: "generation", gen });
               handlers.onSpawned(pid);
             },
+            onError: (errno, message) => {
+              closeWriteEnds();
+              handlers.onError(errno, message);
+            },
           }, via, stdio);
-        } finally {
-          // The app has its copies (the spawn dup'ed them); pidone keeps only the read ends.
-          for (const p of pipes) if (p !== null) closeQuietly(p[1]);
+        } catch (err) {
+          closeWriteEnds();
+          throw err;
         }
         let open = 0;
         pipes.forEach((p, i) => {

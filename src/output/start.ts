@@ -7,15 +7,9 @@ import { sendLogLinesTo } from "../log.js";
 import { OutputCapture } from "./capture.js";
 
 /** The capture, with pidone's log lines routed through it; null when nothing is captured. */
-export function startCapture(opts: { preload: boolean; log: Logger }): { capture: OutputCapture } | null {
+export function startCapture(opts: { log: Logger }): { capture: OutputCapture } | null {
   const streams: [boolean, boolean] = [!isatty(1), !isatty(2)];
   if (!streams[0] && !streams[1]) return null;
-  // A --preload generation is forked by the zygote, which gives it the zygote's own stdout and
-  // stderr: not captured.
-  if (opts.preload) {
-    opts.log.debug({ event: "output-not-captured", reason: "--preload generations write to the zygote's stdout and stderr" });
-    return null;
-  }
   let capture: OutputCapture;
   try {
     capture = new OutputCapture(loadPipes(), streams);

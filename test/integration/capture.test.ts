@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import net from "node:net";
 import { createHash } from "node:crypto";
-import { closeSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { BUNDLE, FIXTURES, PIDONE_NODE, PIDONE_NODE_ARGS, cleanupAll, run, startPidone, type Pidone } from "../helpers/pidone.js";
@@ -174,6 +174,29 @@ describe("capture", () => {
     expect(one.stdout).not.toContain(`READY ${second?.[1]} `);
     expect(two.stdout).toContain(`READY ${second?.[1]} `);
     expect(two.stdout).not.toContain(`READY ${first?.[1]} `);
+  }, 30_000);
+
+  it("--preload: each forked generation writes into its own capture, warm and after a restart", async () => {
+    const code = "import os, sys, time\nprint(f'hello from {os.getpid()}', flush=True)\nsys.stderr.write(f'oops from {os.getpid()}\\n')\nsys.stderr.flush()\ntime.sleep(1000)\n";
+    const dir = mkdtempSync(path.join(tmpdir(), "pidone-capture-preload-"));
+    try {
+      writeFileSync(path.join(dir, "app.py"), code);
+      const p = startPidone({ args: ["--log-level", "debug", "--preload", "json", "--", "python3", "app.py"], cwd: dir });
+      const [m] = await p.waitForStdout(/hello from (\d+)/);
+      await p.waitForEvent("preload-forked");
+      const r = await run(process.execPath, [BUNDLE, "restart"], { env: { PIDONE_CONTROL_SOCKET: p.socket } });
+      expect(r.code, r.stderr).toBe(0);
+      const second = r.stdout.trim();
+      await p.waitForEvent("preload-forked", () => true, 10_000, 2);
+      await p.waitForStdout(new RegExp(`hello from ${second}`));
+      await p.until(() => p.stderr.includes(`oops from ${second}`), "the second generation's stderr");
+      const one = await logs(p, "--generation", "1");
+      const two = await logs(p, "--generation", "2");
+      expect(one.stdout).toBe(`hello from ${m?.[1]}\noops from ${m?.[1]}\n`);
+      expect(two.stdout).toBe(`hello from ${second}\noops from ${second}\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 30_000);
 
   it("pidone's own log line does not split the app's unfinished stderr line", async () => {
