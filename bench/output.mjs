@@ -1,4 +1,4 @@
-// Output capture (pidone only): an app writes 512 MiB to stdout into a pipe (dd, 64 KiB writes)
+// Output capture (pidone only): an app writes 512 MiB to stdout into a pipe (dd, 64 KiB writes, after 0.5 s)
 // read by a consumer (bench/c/drain.c, timing from its first byte to the end), straight and
 // through pidone as PID 1, which forwards the bytes and keeps the last of them in its ring.
 // Trials alternate; the result is the throughput ratio, and pidone's RSS growth while it forwards.
@@ -8,6 +8,8 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 
 const MIB = 1024 * 1024;
+/** How long the app sleeps before it writes (see trial). */
+const BOOT_S = 0.5;
 
 /** VmRSS of `pid` in KiB, or null once it is gone. */
 function rss(pid) {
@@ -35,7 +37,11 @@ async function trial({ prefix, drain, work, mib, sampleRss }) {
   let out = "";
   reader.stdout.on("data", (d) => (out += d));
   const fd = openSync(fifo, "w");
-  const writer = spawn(prefix[0], [...prefix.slice(1), "dd", "if=/dev/zero", "bs=64K", `count=${(mib * MIB) / 65536}`, "status=none"], { stdio: ["ignore", fd, "inherit"] });
+  // The app waits half a second before it writes, so that pidone has started (its RSS grows
+  // while node boots) before the base of its RSS growth is taken.
+  const app = ["sh", "-c", `sleep ${BOOT_S}; exec dd if=/dev/zero bs=64K count=${(mib * MIB) / 65536} status=none`];
+  const t0 = Date.now();
+  const writer = spawn(prefix[0], [...prefix.slice(1), ...app], { stdio: ["ignore", fd, "inherit"] });
   closeSync(fd);
   let base = null;
   let peak = 0;
@@ -43,8 +49,8 @@ async function trial({ prefix, drain, work, mib, sampleRss }) {
     const pidone = childOf(writer.pid);
     const kib = pidone === null ? null : rss(pidone);
     if (kib === null) return;
-    base ??= kib;
-    peak = Math.max(peak, kib);
+    if (Date.now() - t0 < BOOT_S * 900) base = kib;
+    else peak = Math.max(peak, kib);
   }, 20) : null;
   await Promise.all([new Promise((r) => writer.on("exit", r)), new Promise((r) => reader.on("exit", r))]);
   if (sampler) clearInterval(sampler);

@@ -232,39 +232,34 @@ export class Pump {
       p.onEnd();
       return false;
     }
-    const tail = this.readPeek(k);
-    p.ring.append(tail, k - tail.length);
+    const kept = this.readPeek(k, p.ring);
     const out = p.out;
     // pidone's held lines go right after the chunk's last newline.
-    const nl = out.held.length > 0 ? tail.lastIndexOf(0x0a) : -1;
+    const nl = out.held.length > 0 ? p.ring.since(p.ring.total - kept).lastIndexOf(0x0a) : -1;
     if (nl >= 0) {
-      const cut = k - tail.length + nl + 1;
+      const cut = k - kept + nl + 1;
       out.queue.push({ app: p, n: cut });
       this.release(out, false);
       if (k > cut) out.queue.push({ app: p, n: k - cut });
     } else out.queue.push({ app: p, n: k });
-    out.lineOpen = tail[tail.length - 1] !== 0x0a;
+    out.lineOpen = p.ring.last() !== 0x0a;
     this.flush(out);
     p.onData();
     return true;
   }
 
-  /** Empty the peek pipe of its `k` bytes; returns a copy of the last ring-full of them. */
-  private readPeek(k: number): Buffer {
+  /** Empty the peek pipe of its `k` bytes into `ring`: what the ring cannot hold goes to
+   *  /dev/null by splice, the rest is read straight into the ring (one copy, no allocation).
+   *  Returns how many bytes the ring took. */
+  private readPeek(k: number, ring: ByteRing): number {
     let skip = Math.max(0, k - this.ringBytes);
     while (skip > 0) {
       const r = this.sys.splice(this.peek[0], this.devNull, skip);
       if (r <= 0) break;
       skip -= r;
     }
-    const want = Math.min(k, this.ringBytes);
-    let got = 0;
-    while (got < want) {
-      const r = this.sys.read(this.peek[0], this.scratch.subarray(got, want));
-      if (r <= 0) break;
-      got += r;
-    }
-    return Buffer.from(this.scratch.subarray(0, got));
+    ring.skip(Math.max(0, k - this.ringBytes));
+    return ring.appendFrom(Math.min(k, this.ringBytes), (dst) => this.sys.read(this.peek[0], dst));
   }
 
   private discardPeek(k: number): void {

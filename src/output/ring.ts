@@ -34,6 +34,32 @@ export class ByteRing {
     this.total += n;
   }
 
+  /** Append `n` bytes (at most `capacity`) that `fill` reads straight into the ring, one
+   *  contiguous piece at a time (it returns how many it put there, or <= 0 to stop): a chunk
+   *  read from a pipe needs no buffer of its own. Returns how many were appended. */
+  appendFrom(n: number, fill: (dst: Buffer) => number): number {
+    const cap = this.capacity;
+    let done = 0;
+    while (done < Math.min(n, cap)) {
+      const at = this.total % cap;
+      const r = fill(this.buf.subarray(at, Math.min(cap, at + Math.min(n, cap) - done)));
+      if (r <= 0) break;
+      this.total += r;
+      done += r;
+    }
+    return done;
+  }
+
+  /** Count `n` bytes that passed without being kept (a ring-full follows them). */
+  skip(n: number): void {
+    this.total += n;
+  }
+
+  /** The newest byte, or -1 when empty. */
+  last(): number {
+    return this.total === 0 ? -1 : (this.buf[(this.total - 1) % this.capacity] as number);
+  }
+
   /** A copy of the bytes from absolute offset `from` (clamped to what is held) to the newest. */
   since(from: number): Buffer {
     const begin = Math.min(Math.max(from, this.start), this.total);

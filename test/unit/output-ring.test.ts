@@ -34,6 +34,25 @@ describe("ByteRing", () => {
     expect(() => r.append(Buffer.from("ab"), 1)).toThrow(RangeError);
   });
 
+  it("appends straight from a reader, across the wrap, and tells its last byte", () => {
+    const r = new ByteRing(8);
+    r.append(Buffer.from("abcdef"));
+    const src = Buffer.from("ghijk\n");
+    let at = 0;
+    const n = r.appendFrom(src.length, (dst) => {
+      const m = Math.min(dst.length, src.length - at);
+      src.copy(dst, 0, at, at + m);
+      at += m;
+      return m;
+    });
+    expect(n).toBe(6);
+    expect(r.since(0).toString()).toBe("efghijk\n");
+    expect(r.last()).toBe(0x0a);
+    r.skip(100);
+    expect(r.total).toBe(112);
+    expect(new ByteRing(4).last()).toBe(-1);
+  });
+
   it("finds where the last N lines begin, an unterminated last line counting as one", () => {
     const r = new ByteRing(64);
     r.append(Buffer.from("one\ntwo\nthree\n"));
