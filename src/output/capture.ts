@@ -127,6 +127,7 @@ export class OutputCapture implements OutputSource {
     const gen = this.kept.find((g) => g.generation === generation);
     if (!gen) return null;
     const { ring } = gen;
+    this.pump.settle(ring);
     const from = Math.max(ring.lineOffset(TAIL_LINES), ring.total - TAIL_BYTES);
     return ring.since(from).toString("utf8");
   }

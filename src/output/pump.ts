@@ -129,6 +129,17 @@ export class Pump {
     }, HOLD_MS);
   }
 
+  /** Take what is waiting in the pipes that feed `ring` now, without waiting for the poll: an
+   *  app that just exited may have left its last lines (a traceback) there. Pipes whose output
+   *  is blocked are left as they are (their bytes are owed in order). The end of a pipe is left
+   *  for the poll to find: it may be watching that descriptor. */
+  settle(ring: ByteRing): void {
+    for (const p of this.pipes) {
+      if (p.ring !== ring) continue;
+      for (let n = 0; n < ROUNDS_PER_POLL && !p.ended && p.out.queue.length === 0 && this.round(p, false); n++);
+    }
+  }
+
   /** At exit: take what the apps left in their pipes and write everything out, waiting up to
    *  EXIT_FLUSH_MS for a slow consumer. Synchronous. */
   flushSync(): void {
@@ -219,11 +230,12 @@ export class Pump {
     });
   }
 
-  /** One round on an app pipe: tee what is there, keep it in the ring, move it out. Returns
-   *  whether it took anything. */
-  private round(p: AppPipe): boolean {
+  /** One round on an app pipe: tee what is there, keep it in the ring, move it out; at its end
+   *  (when `mayEnd`) close it. Returns whether it took anything. */
+  private round(p: AppPipe, mayEnd = true): boolean {
     const k = this.sys.tee(p.fd, this.peek[1], PEEK_BYTES);
     if (k === -ERRNO.EAGAIN || k === -ERRNO.EINTR) return false;
+    if (k <= 0 && !mayEnd) return false;
     if (k <= 0) {
       // The end (every writer gone), or an error that will not go away: stop reading it.
       p.ended = true;
