@@ -20,7 +20,8 @@ export interface CaptureLimits {
 /** 256 KiB per generation (a traceback and a few screens of log), for the last 4 generations. */
 export const DEFAULT_LIMITS: CaptureLimits = { ringBytes: 256 * 1024, generations: 4 };
 
-/** The app's pipes are made this large, so that a fast writer fills whole reads. */
+/** The app's pipes are made this large (from 64 KiB), so that a fast writer seldom waits for
+ *  pidone's next poll round trip, and each round moves more. */
 const APP_PIPE_BYTES = 1 << 20;
 /** outputTail's bounds: the last lines of a generation, as text. */
 const TAIL_LINES = 40;

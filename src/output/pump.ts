@@ -117,7 +117,6 @@ export class Pump {
     if (!out.lineOpen) {
       out.queue.push({ own: buf });
       this.flush(out);
-      this.arm();
       return;
     }
     out.held.push(buf);
@@ -125,7 +124,6 @@ export class Pump {
       out.holdTimer = null;
       this.release(out, true);
       this.flush(out);
-      this.arm();
     }, HOLD_MS);
   }
 
@@ -292,12 +290,16 @@ export class Pump {
     for (const b of out.held.splice(0)) out.queue.push({ own: b });
   }
 
-  /** Write what `out` owes until it would block. Returns whether the queue is empty. */
+  /** Write what `out` owes until it would block, then poll for what is left (a wait for the
+   *  output, or the pipes it frees). Returns whether the queue is empty. */
   private flush(out: Output): boolean {
     while (out.queue.length > 0) {
       const seg = out.queue[0] as Segment;
       const r = "own" in seg ? this.writeOwn(out, seg) : this.moveApp(out, seg);
-      if (r === "wait") return false;
+      if (r === "wait") {
+        this.arm();
+        return false;
+      }
       if (r === "done") out.queue.shift();
     }
     if (!this.closed) this.arm();

@@ -90,26 +90,26 @@ describe("capture", () => {
       c.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
     }, 60_000).catch(() => null);
     closeSync(stdout);
+    let pidone: number | null = null;
     try {
       const unshare = (child as ReturnType<typeof spawn>).pid as number;
-      const pidone = await until(() => onlyChild(unshare), "pidone under unshare");
-      const appPid = await until(() => onlyChild(pidone), "the app under pidone");
+      const pid1 = await until(() => onlyChild(unshare), "pidone under unshare");
+      pidone = pid1;
+      const appPid = await until(() => onlyChild(pid1), "the app under pidone");
       await until(() => /wrote 1 MiB/.test(stderr), `the app's first MiB\n${stderr}`);
-      const before = rssKiB(pidone);
+      const before = rssKiB(pid1);
       // The app ends up asleep in write(2) on its full pipe, and stays there.
       await until(() => /pipe_w/.test(readFileSync(`/proc/${appPid}/wchan`, "latin1")) && readFileSync(`/proc/${appPid}/stat`, "latin1").split(") ")[1]?.startsWith("S"), "the app blocked in pipe_write");
       const written = Number([...stderr.matchAll(/wrote (\d+) MiB/g)].pop()?.[1] ?? 0);
       // What is in flight: the app's pipe (1 MiB), the peek pipe, pidone's stdout pipe (1 MiB).
       expect(written, stderr).toBeLessThanOrEqual(8);
-      const after = rssKiB(pidone);
+      const after = rssKiB(pid1);
       expect(after - before, `VmRSS ${before} -> ${after} KiB`).toBeLessThan(16 * 1024);
     } finally {
+      // pidone first (its namespace, the app included, dies with it), found before unshare goes.
+      pidone ??= child?.pid ? onlyChild(child.pid) : null;
+      if (pidone) process.kill(pidone, "SIGKILL");
       child?.kill("SIGKILL");
-      const unshare = child?.pid;
-      if (unshare) {
-        const pidone = onlyChild(unshare);
-        if (pidone) process.kill(pidone, "SIGKILL");
-      }
       await exited;
       closeSync(unread);
     }
@@ -182,7 +182,8 @@ describe("capture", () => {
     try {
       writeFileSync(path.join(dir, "app.py"), code);
       const p = startPidone({ args: ["--log-level", "debug", "--preload", "json", "--", "python3", "app.py"], cwd: dir });
-      const [m] = await p.waitForStdout(/hello from (\d+)/);
+      // The zygote imports before the first fork: on a loaded machine that takes seconds.
+      const [m] = await p.waitForStdout(/hello from (\d+)/, 30_000);
       await p.waitForEvent("preload-forked");
       const r = await run(process.execPath, [BUNDLE, "restart"], { env: { PIDONE_CONTROL_SOCKET: p.socket } });
       expect(r.code, r.stderr).toBe(0);
@@ -197,7 +198,7 @@ describe("capture", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 30_000);
+  }, 60_000);
 
   it("pidone's own log line does not split the app's unfinished stderr line", async () => {
     const p = startPidone({ args: app("partial", " end\n") });
