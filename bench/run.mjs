@@ -13,6 +13,7 @@ import { childrenOf, comm, cpuModel, memory, taskTotals } from "./lib/proc.mjs";
 import { fmtNs, fmtNum, fmtRatio, max, median, percentile, table } from "./lib/stats.mjs";
 import { overlapBench, overlapTable } from "./overlap.mjs";
 import { preloadBench, preloadReport } from "./preload.mjs";
+import { outputBench } from "./output.mjs";
 import { freePort } from "./lib/net.mjs";
 import { writeCodeCache } from "../scripts/code-cache.mjs";
 
@@ -35,7 +36,7 @@ delete process.env.NODE_EXTRA_CA_CERTS;
 delete process.env.NODE_OPTIONS;
 /** Sections to run (`--only reaping,startup` or BENCH_ONLY=reaping); all by default. A partial
  *  run prints its tables but leaves bench/RESULTS.md alone. */
-const SECTIONS = ["startup", "signals", "idle", "reaping", "restart", "handoff", "overlap", "preload", "sync"];
+const SECTIONS = ["startup", "signals", "idle", "reaping", "restart", "handoff", "overlap", "preload", "output", "sync"];
 const onlyArg = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : process.env.BENCH_ONLY;
 const ONLY = onlyArg ? new Set(onlyArg.split(",")) : null;
 for (const s of ONLY ?? []) {
@@ -48,8 +49,8 @@ const want = (section) => ONLY === null || ONLY.has(section);
 
 /** Trial counts. Full: the counts the issue asks for; quick: a smoke run of about a minute. */
 const N = QUICK
-  ? { startupRounds: 20, signalTrials: 20, idleRounds: 1, idleMs: 3000, reapTrials: 1, restartTrials: 4, handoffTrials: 6, handoffRequests: 2000, overlapTrials: 3, preloadTrials: 6 }
-  : { startupRounds: 200, signalTrials: 200, idleRounds: 2, idleMs: 10_000, reapTrials: 5, restartTrials: 20, handoffTrials: 30, handoffRequests: 5000, overlapTrials: 10, preloadTrials: 20 };
+  ? { startupRounds: 20, signalTrials: 20, idleRounds: 1, idleMs: 3000, reapTrials: 1, restartTrials: 4, handoffTrials: 6, handoffRequests: 2000, overlapTrials: 3, preloadTrials: 6, outputTrials: 2 }
+  : { startupRounds: 200, signalTrials: 200, idleRounds: 2, idleMs: 10_000, reapTrials: 5, restartTrials: 20, handoffTrials: 30, handoffRequests: 5000, overlapTrials: 10, preloadTrials: 20, outputTrials: 5 };
 /** Reaping shapes: N orphans exiting at once, and N orphans made and exiting one by one over
  *  `spreadMs` (each a single SIGCHLD: the fixed cost per SIGCHLD shows). */
 const SHAPES = [
@@ -101,7 +102,7 @@ for (const tool of ["unshare", "cc", "mkfifo"]) {
 
 const bin = path.join(work, "bin");
 mkdirSync(bin);
-for (const name of ["app", "stamp-exec", "time-exec", "zwatch"]) {
+for (const name of ["app", "stamp-exec", "time-exec", "zwatch", "drain"]) {
   const src = path.join(here, "c", `${name}.c`);
   const out = path.join(bin, name === "app" ? "bench-app" : name);
   // Static when libc.a is there: the app's stamps then exclude the dynamic loader too.
@@ -116,6 +117,7 @@ const APP = path.join(bin, "bench-app");
 const STAMP_EXEC = path.join(bin, "stamp-exec");
 const TIME_EXEC = path.join(bin, "time-exec");
 const ZWATCH = path.join(bin, "zwatch");
+const DRAIN = path.join(bin, "drain");
 
 // Others may rebuild dist/ while this runs: measure a private copy of the bundle and koffi.
 const dist = path.join(work, "dist");
@@ -655,6 +657,7 @@ function report(elapsedS) {
   if (want("restart")) reportRestarts(out);
   if (want("handoff")) reportHandoff(out);
   if (want("overlap")) reportOverlap(out);
+  if (want("output")) reportOutput(out);
   if (want("preload") && preloadOut) out.push(...preloadOut.lines);
   reportTargets(out, floor, tini);
   return out.join("\n");
@@ -790,6 +793,7 @@ function reportTargets(out, floor, tini) {
     ["overlap", "With `--overlap`: failed requests during restarts = 0", overlapOut ? overlapOut["with --overlap"].failed : NaN, 0, (v) => fmtNum(v, 0)],
     ["overlap", "With `--overlap`: longest request during a restart / without (informational)", overlapOut ? max(overlapOut["with --overlap"].longest) / max(overlapOut.without.longest) : NaN, null, fmtRatio],
     ...(preloadOut ? preloadOut.checks.map((c) => ["preload", ...c]) : []),
+    ["output", "Output: straight / through pidone <= 2 (pidone at least 0.5x the throughput, 512 MiB into a pipe)", outputOut ? median(outputOut.direct) / median(outputOut.pidone) : NaN, 2, fmtRatio],
   ].filter(([section]) => want(section)).map(([, ...rest]) => rest);
   out.push("## Targets (pidone)", "");
   out.push(table(["target", "measured", "met"], checks.map(([what, v, limit, f]) => [
@@ -811,6 +815,29 @@ async function preloadSection() {
   }
 }
 
+// 9. Output capture (pidone only): bench/output.mjs, 512 MiB into a pipe, straight and through pidone.
+let outputOut = null;
+async function outputSection() {
+  log(`output: ${N.outputTrials} trials of 512 MiB, straight into a pipe and through pidone`);
+  try {
+    outputOut = await outputBench({ NODE, BUNDLE, drain: DRAIN, work, trials: N.outputTrials, unshareArgs: UNSHARE_ARGS, log });
+  } catch (err) {
+    fail("output", err);
+  }
+}
+
+function reportOutput(out) {
+  if (outputOut === null) return;
+  const d = median(outputOut.direct);
+  const p = median(outputOut.pidone);
+  out.push(`## 9. Output through pidone (512 MiB to stdout into a pipe, ${N.outputTrials} trials each)`, "");
+  out.push(table(["", "throughput (median)", "pidone RSS growth (max)"], [
+    ["straight into the pipe", `${fmtNum(d, 0)} MiB/s`, "-"],
+    ["through pidone", `${fmtNum(p, 0)} MiB/s`, outputOut.rssGrowthKiB.length ? `${fmtNum(max(outputOut.rssGrowthKiB) / 1024, 1)} MiB` : "n/a"],
+  ]), "");
+  out.push("The app is `dd if=/dev/zero bs=64K`; the consumer (bench/c/drain.c) reads 128 KiB at a time and times from its first byte to the end, so pidone's start is not counted. pidone moves the bytes with tee(2) and splice(2) and keeps the last 256 KiB in its ring (src/output/pump.ts).", "");
+}
+
 const began = Date.now();
 log(`work dir ${work}; ${QUICK ? "quick" : "full"} run; peers: ${SUPS.map((s) => s.name).join(", ")}`);
 if (want("startup")) await startupTimes();
@@ -821,6 +848,7 @@ if (want("restart")) await restarts();
 if (want("handoff")) await zeroDowntime();
 if (want("overlap")) await overlapSection();
 if (want("preload")) await preloadSection();
+if (want("output")) await outputSection();
 const syncMd = want("sync") ? `\n\n${await (await import("./sync.mjs")).syncBench()}` : "";
 const md = `${report((Date.now() - began) / 1000)}${syncMd}`;
 process.stdout.write(`${md}\n`);

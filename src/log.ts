@@ -25,6 +25,15 @@ export function prettyLine(json: string): string {
   return `${t} ${lvl} pidone: ${event ?? msg ?? ""}${fields ? ` ${fields}` : ""}\n`;
 }
 
+/** Where log lines go instead of fd 2 while the app's stderr is captured (src/output/capture.ts:
+ *  pidone's line then waits for the app's unfinished one). */
+let lineSink: ((line: string) => void) | null = null;
+
+/** Send every log line to `sink` (null: back to fd 2). */
+export function sendLogLinesTo(sink: ((line: string) => void) | null): void {
+  lineSink = sink;
+}
+
 /** Create the logger. `format` auto means pretty when stderr is a TTY; `clock` gives each line's time. */
 export function createLogger(level: LogLevelName, format: "json" | "pretty" | "auto", clock: () => number = Date.now): Logger {
   // Required here, not imported: pino and its dependencies are evaluated only when a logger is made.
@@ -33,9 +42,8 @@ export function createLogger(level: LogLevelName, format: "json" | "pretty" | "a
   // isatty(2), not process.stderr.isTTY: touching process.stderr makes libuv set O_NONBLOCK on
   // fd 2, a flag of the open file that the app shares, and its writes would start failing EAGAIN.
   const pretty = format === "pretty" || (format === "auto" && isatty(2));
-  const stream = pretty
-    ? { write: (line: string) => void writeSync(2, prettyLine(line)) }
-    : pino.destination({ dest: 2, sync: true });
+  const direct = pretty ? { write: (line: string) => void writeSync(2, prettyLine(line)) } : pino.destination({ dest: 2, sync: true });
+  const stream = { write: (line: string) => (lineSink ? lineSink(pretty ? prettyLine(line) : line) : direct.write(line)) };
   return pino({ level, base: undefined, messageKey: "msg", timestamp: () => `,"time":${clock()}` }, stream);
 }
 

@@ -18,6 +18,7 @@ async function main(argv: string[]): Promise<void> {
     const inv = parseArgs(argv, VERSION);
     if (inv.kind === "done") exit(0);
     if (inv.kind === "client") exit(await (await import("./control/run-client.js")).runClient(inv));
+    if (inv.kind === "logs") exit(await (await import("./control/logs-client.js")).runLogs(inv));
     // The sender runs on laptops (macOS, Windows): its path loads src/sync/* and nothing Linux-only.
     if (inv.kind === "sync") exit(await (await import("./sync/run-sync.js")).runSyncCommand(inv));
     if (inv.kind === "receive") exit(await (await import("./sync/run-receive.js")).runReceive(inv));

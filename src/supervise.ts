@@ -10,7 +10,7 @@ import { createDeferredLogger } from "./log.js";
 import { firstSpawnDone } from "./boot/loaded.js";
 import { EXIT, exitCode } from "./exit-code.js";
 import { Runner, now } from "./supervisor/runner.js";
-import { spawnApi } from "./child/spawn.js";
+import { plainSpawner, spawnApi } from "./child/spawn.js";
 import type { Outcome } from "./supervisor/events.js";
 import type { Policy } from "./supervisor/state.js";
 import { lazyLibc } from "./supervise/lazy-libc.js";
@@ -24,6 +24,8 @@ import { Sources } from "./sources/guard.js";
 import { preflight } from "./preflight.js";
 import { ControlSocketError, startControlServer } from "./control/server.js";
 import type { Handoff } from "./child/handoff.js";
+import { startCapture } from "./output/start.js";
+import type { OutputSource } from "./output/capture.js";
 
 /** Fixed parts of the crash policy (see README, "Restarts"). */
 const BACKOFF = { backoffInitialMs: 100, backoffMaxMs: 30_000, backoffResetMs: 10_000, killGraceMs: 2_000 };
@@ -78,7 +80,14 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   if (preload) closers.push(() => preload.close());
   const sources = new Sources(log);
   closers.push(() => sources.closeAll());
-  const runner = new Runner({ command: config.command, args: config.args, policy, log, libc, onExit, handoff, terminal, readySignal: config.overlap?.readySignal, spawner: preload });
+  // The app's stdout and stderr (those that are not terminals) go through pidone (src/output/).
+  const output = startCapture({ log });
+  if (output) closers.push(() => output.capture.close());
+  const runner = new Runner({
+    command: config.command, args: config.args, policy, log, libc, onExit, handoff, terminal, readySignal: config.overlap?.readySignal,
+    spawner: output ? output.capture.wrap(preload ?? plainSpawner(config.command, config.args, terminal)) : preload,
+    outputTail: (generation) => output?.capture.outputTail(generation) ?? null,
+  });
 
   // From here on PID 1 must not die by accident: an internal error stops the app, then exits 1.
   const internal = (err: unknown) => {
@@ -101,7 +110,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
   // anything starts (another pidone is listening there: exit 2 for an explicit --control-socket).
   const controlFirst = control !== null && somethingAt(control);
   try {
-    if (control !== null && controlFirst) control = await startControl(config, control, runner, closers, log, "before-spawn");
+    if (control !== null && controlFirst) control = await startControl(config, control, runner, closers, log, "before-spawn", output?.capture);
     await startHealth(config, runner, closers, log);
   } catch (err) {
     // A bad --control-socket or --health, before the first spawn: what is open (the --listen
@@ -130,7 +139,7 @@ export async function supervise(config: Config, exit: (code: number) => never): 
     closeInspectorOpenedBySignal(log);
     libc();
     unblockHandledSignals([...new Set([...HANDLED_SIGNALS, config.restartSignal])], log);
-    if (control !== null && !controlFirst) control = await startControl(config, control, runner, closers, log, "after-spawn");
+    if (control !== null && !controlFirst) control = await startControl(config, control, runner, closers, log, "after-spawn", output?.capture);
     await startSources(config, { trigger, control }, sources, runner, log);
   } catch (err) {
     internal(err);
@@ -142,13 +151,13 @@ export async function supervise(config: Config, exit: (code: number) => never): 
  *  ConfigError (exit 2); after the spawn PID 1 carries on without it, with a warning, as for the
  *  default socket (preflight has already judged the path; what is left is a race). */
 async function startControl(
-  config: Config, control: string, runner: Runner, closers: (() => unknown)[], log: Logger, when: "before-spawn" | "after-spawn",
+  config: Config, control: string, runner: Runner, closers: (() => unknown)[], log: Logger, when: "before-spawn" | "after-spawn", output?: OutputSource,
 ): Promise<string | null> {
   try {
     closers.push(await startControlServer(control, {
       dispatch: runner.dispatch, now, status: () => runner.snapshot(), subscribe: (l) => runner.subscribe(l), log,
       privateDir: !config.controlSocketExplicit, overlap: config.overlap !== undefined,
-      readiness: { readyTcp: config.readyTcp, readyHttp: config.readyHttp }, outputTail: (g) => runner.outputTail(g),
+      readiness: { readyTcp: config.readyTcp, readyHttp: config.readyHttp }, outputTail: (g) => runner.outputTail(g), output,
     }));
     return control;
   } catch (err) {

@@ -1,5 +1,5 @@
-// Starting the app: argv as given (no shell), env and cwd inherited, stdio inherited so output
-// reaches the container log byte for byte without passing through pidone. Through libuv's
+// Starting the app: argv as given (no shell), env and cwd inherited, stdin inherited; stdout and
+// stderr inherited, or the capture's pipes when pidone keeps what the app prints (src/output/). Through libuv's
 // process handle directly where Node allows it quietly (src/sys/process-wrap.ts), else through
 // child_process, loaded then: the same uv_spawn either way.
 import type { ChildProcess } from "node:child_process";
@@ -21,6 +21,10 @@ export interface SpawnVia {
   shim: readonly string[];
 }
 
+/** The descriptors given to the app as its stdout and stderr (the write ends of the capture's
+ *  pipes, src/output/capture.ts); without them it inherits pidone's own. */
+export type AppStdio = readonly [stdout: number, stderr: number];
+
 /** Callbacks for the two ways a spawned app reports back. */
 export interface SpawnHandlers {
   onExit(status: ExitStatus): void;
@@ -31,8 +35,9 @@ export interface SpawnHandlers {
  *  (src/preload/launcher.ts). The runner cannot tell them apart. */
 export interface Spawner {
   /** Start one generation. Reports its pid through `onSpawned` (now or a little later), with who
-   *  collects its status (default: Node), then `onExit` once; or `onError` alone if it could not start. */
-  start(handlers: SpawnHandlers & { onSpawned(pid: number, collector?: Collector): void }, via?: SpawnVia): void;
+   *  collects its status (default: Node), then `onExit` once; or `onError` alone if it could not
+   *  start. `stdio`: the app's stdout and stderr when pidone captures them. */
+  start(handlers: SpawnHandlers & { onSpawned(pid: number, collector?: Collector): void }, via?: SpawnVia, stdio?: AppStdio): void;
   /** Pids of pidone's own helper processes (the zygote): not the app's, so never reaped, counted,
    *  swept or killed with it. */
   readonly helpers: ReadonlySet<number>;
@@ -47,8 +52,8 @@ export function spawnApi(): "process_wrap" | "child_process" {
 export function plainSpawner(command: string, args: readonly string[], terminal = false): Spawner {
   return {
     helpers: new Set(),
-    start(handlers, via) {
-      const pid = spawnApp(command, args, handlers, via, terminal);
+    start(handlers, via, stdio) {
+      const pid = spawnApp(command, args, handlers, via, terminal, stdio);
       if (pid !== null) handlers.onSpawned(pid);
     },
   };
@@ -62,7 +67,7 @@ export function plainSpawner(command: string, args: readonly string[], terminal 
  *  (in terminal mode once the shim has run; until then signalApp falls back to the pid).
  *  Returns the pid, or null if the spawn failed (reported via onError). */
 export function spawnApp(
-  command: string, args: readonly string[], handlers: SpawnHandlers, via?: SpawnVia, terminal = false,
+  command: string, args: readonly string[], handlers: SpawnHandlers, via?: SpawnVia, terminal = false, stdio?: AppStdio,
 ): number | null {
   let file = command;
   let argv = [command, ...args];
@@ -77,7 +82,7 @@ export function spawnApp(
     [file] = shim as [string, ...string[]];
     argv = [...shim, command, ...args];
   }
-  const fds = [0, 1, 2, ...(via?.fds ?? [])];
+  const fds = [0, ...(stdio ?? [1, 2]), ...(via?.fds ?? [])];
   const Process = processWrap();
   if (Process !== null) {
     const r = direct(Process, file, argv, env, fds, !terminal, handlers.onExit);

@@ -12,6 +12,7 @@ export type Invocation =
       deleteExtra: boolean; restart: boolean; ignore: string[]; debounce?: string; json: boolean;
     }
   | { kind: "receive"; remoteDir: string; socket?: string; timeout?: string }
+  | { kind: "logs"; socket?: string; follow: boolean; tail?: string; generation?: string; previous: boolean }
   | { kind: "done" };
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -27,9 +28,10 @@ export function parseArgs(argv: readonly string[], version: string): Invocation 
   if (argv[0] === "restart" || argv[0] === "status") return parseClient(argv[0], argv.slice(1), version);
   if (argv[0] === "sync") return parseSync(argv.slice(1), version);
   if (argv[0] === "receive") return parseReceive(argv.slice(1), version);
+  if (argv[0] === "logs") return parseLogs(argv.slice(1), version);
 
   const program = new Command("pidone")
-    .usage("[options] -- <command> [args...]\n       pidone restart [--socket PATH] [--timeout DURATION] [--wait ready|running] [--settle DURATION]\n       pidone status [--socket PATH] [--json] [--timeout DURATION]\n       pidone sync LOCAL_DIR REMOTE_DIR --via PREFIX [--once] (see pidone sync --help)")
+    .usage("[options] -- <command> [args...]\n       pidone restart [--socket PATH] [--timeout DURATION] [--wait ready|running] [--settle DURATION]\n       pidone status [--socket PATH] [--json] [--timeout DURATION]\n       pidone logs [--follow] [--tail N] [--generation N | --previous]\n       pidone sync LOCAL_DIR REMOTE_DIR --via PREFIX [--once] (see pidone sync --help)")
     .description("PID 1 for containers: runs <command> as its child, forwards signals, reaps zombies, and restarts the app in place on SIGUSR1, a trigger file, file changes, `pidone restart` or a crash.")
     .version(version, "-V, --version")
     .argument("[command...]", "the app and its arguments, passed as-is (no shell)")
@@ -85,6 +87,22 @@ function parseClient(action: "restart" | "status", argv: readonly string[], vers
   return run(program, argv, (cmd) => {
     const o = cmd.opts<{ socket?: string; timeout?: string; wait?: string; settle?: string; json?: boolean }>();
     return { kind: "client", action, socket: o.socket, timeout: o.timeout, wait: o.wait, ...(o.settle === undefined ? {} : { settle: o.settle }), json: o.json === true };
+  });
+}
+
+function parseLogs(argv: readonly string[], version: string): Invocation {
+  const program = new Command("pidone logs")
+    .description("Print what the app printed (stdout and stderr as they came), as the running pidone keeps it: the last generations' recent output (256 KiB each, 4 generations).")
+    .version(version, "-V, --version")
+    .addOption(new Option("--socket <path>", `control socket ${env("PIDONE_CONTROL_SOCKET", `, default ${DEFAULTS.controlSocket}`)}`))
+    .addOption(new Option("-f, --follow", "then keep printing what the app prints, across restarts (each new generation marked on stderr)"))
+    .addOption(new Option("--tail <n>", "only the last N lines"))
+    .addOption(new Option("--generation <n>", "this generation's output (pidone status shows the current one)"))
+    .addOption(new Option("--previous", "the generation before the latest (e.g. the one that crashed)"))
+    .helpOption("-h, --help", "show this help");
+  return run(program, argv, (cmd) => {
+    const o = cmd.opts<{ socket?: string; follow?: boolean; tail?: string; generation?: string; previous?: boolean }>();
+    return { kind: "logs", socket: o.socket, follow: o.follow === true, tail: o.tail, generation: o.generation, previous: o.previous === true };
   });
 }
 

@@ -19,17 +19,23 @@ const RETRY_MAX_MS = 500;
  *  64 connections taken, or its listen backlog full) the request is tried again after a pause
  *  that doubles, within `timeoutMs` in all; a restart's own wait shrinks by the time spent. */
 export async function request(socketPath: string, req: ControlRequest, timeoutMs: number): Promise<Answer> {
-  const deadline = performance.now() + timeoutMs;
   // What the caller left between the restart's wait and its own deadline, kept on every try.
   const margin = req.cmd === "restart" ? Math.max(0, timeoutMs - req.timeoutMs) : 0;
-  for (let pause = RETRY_FIRST_MS; ; pause = Math.min(pause * 2, RETRY_MAX_MS)) {
-    const left = Math.round(deadline - performance.now());
+  const answer = await whileBusy(timeoutMs, (left) => {
     const tryReq: ControlRequest = req.cmd === "restart" ? { ...req, timeoutMs: Math.max(1, Math.min(req.timeoutMs, left - margin)) } : req;
-    const { busy, ...answer } = await once(socketPath, tryReq, Math.max(1, left));
-    if (!busy) return answer;
-    if (performance.now() + pause >= deadline) {
-      return { code: CLIENT_EXIT.timeout, error: `pidone on ${socketPath} stayed busy for ${timeoutMs} ms (${answer.error ?? "busy"})` };
-    }
+    return once(socketPath, tryReq, Math.max(1, left));
+  });
+  if (!answer.busy) return answer;
+  return { code: CLIENT_EXIT.timeout, error: `pidone on ${socketPath} stayed busy for ${timeoutMs} ms (${answer.error ?? "busy"})` };
+}
+
+/** Try `attempt` (given the ms left) until it says it was not busy, or `timeoutMs` runs out (then
+ *  the last busy answer): every control client waits its turn the same way. */
+export async function whileBusy<T extends { busy?: true }>(timeoutMs: number, attempt: (leftMs: number) => Promise<T>): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (let pause = RETRY_FIRST_MS; ; pause = Math.min(pause * 2, RETRY_MAX_MS)) {
+    const answer = await attempt(Math.round(deadline - performance.now()));
+    if (!answer.busy || performance.now() + pause >= deadline) return answer;
     await new Promise((r) => setTimeout(r, pause));
   }
 }

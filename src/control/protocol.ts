@@ -4,7 +4,25 @@
 
 /** What a client asks. `settleMs`: without a readiness check, how long the new generation must
  *  stay up to count as up. */
-export type ControlRequest = { cmd: "restart"; timeoutMs: number; wait: RestartWait; settleMs: number } | { cmd: "status" };
+export type ControlRequest = { cmd: "restart"; timeoutMs: number; wait: RestartWait; settleMs: number } | { cmd: "status" } | LogsRequest;
+
+/** `pidone logs`: the kept output of one generation (the latest by default, or `generation`, or
+ *  the one before the latest), its last `tail` lines only if given; with `follow`, then
+ *  everything that generation and every later one print, until the client goes. */
+export interface LogsRequest {
+  cmd: "logs";
+  follow: boolean;
+  tail?: number;
+  generation?: number | "previous";
+}
+
+/** The most lines `--tail` may ask for (more than a ring holds). */
+export const MAX_TAIL_LINES = 1_000_000;
+/** The largest frame of a logs stream, either side. */
+export const MAX_LOGS_FRAME = 1 << 20;
+/** A logs stream's frame types: app bytes, a new generation ({generation, pid} as JSON), bytes
+ *  the client was too slow for ({bytes} as JSON). */
+export const LOGS_FRAME = { data: 0x64, generation: 0x67, skipped: 0x73 } as const;
 
 /** What `restart` waits for: the new generation ready (--ready-http/--ready-tcp, or with
  *  --overlap its readiness; else running), or only running. */
@@ -88,8 +106,8 @@ export function parseRequest(line: string): Parsed<ControlRequest> {
   if (!obj.ok) return obj;
   const o = obj.value;
   const cmd = o.cmd;
-  if (cmd === undefined) return fail("missing field 'cmd' (use restart or status)");
-  if (typeof cmd !== "string") return fail("field 'cmd' must be a string (use restart or status)");
+  if (cmd === undefined) return fail("missing field 'cmd' (use restart, status or logs)");
+  if (typeof cmd !== "string") return fail("field 'cmd' must be a string (use restart, status or logs)");
   if (cmd === "status") {
     const extra = unknownField(o, ["cmd"]);
     return extra ? fail(extra) : { ok: true, value: { cmd } };
@@ -107,7 +125,56 @@ export function parseRequest(line: string): Parsed<ControlRequest> {
     if (!isCount(settle) || settle > MAX_SETTLE_MS) return fail(`field 'settleMs' must be a whole number of milliseconds from 0 to ${MAX_SETTLE_MS}`);
     return { ok: true, value: { cmd, timeoutMs: t, wait: w, settleMs: settle } };
   }
-  return fail(`unknown command '${clip(cmd)}' (use restart or status)`);
+  if (cmd === "logs") return parseLogsRequest(o);
+  return fail(`unknown command '${clip(cmd)}' (use restart, status or logs)`);
+}
+
+function parseLogsRequest(o: Record<string, unknown>): Parsed<ControlRequest> {
+  const extra = unknownField(o, ["cmd", "follow", "tail", "generation"]);
+  if (extra) return fail(extra);
+  const follow = o.follow ?? false;
+  if (typeof follow !== "boolean") return fail("field 'follow' must be true or false");
+  const value: LogsRequest = { cmd: "logs", follow };
+  if (o.tail !== undefined && o.tail !== null) {
+    if (!isCount(o.tail) || o.tail > MAX_TAIL_LINES) return fail(`field 'tail' must be a whole number of lines from 0 to ${MAX_TAIL_LINES}`);
+    value.tail = o.tail;
+  }
+  if (o.generation !== undefined && o.generation !== null) {
+    if (o.generation !== "previous" && !(isCount(o.generation) && o.generation > 0)) return fail("field 'generation' must be a generation number (1, 2, ...) or \"previous\"");
+    value.generation = o.generation;
+  }
+  return { ok: true, value };
+}
+
+/** One frame of a logs stream: its type, a 4-byte big-endian length, the payload. */
+export function encodeFrame(type: number, payload: Uint8Array): Buffer {
+  const head = Buffer.allocUnsafe(5);
+  head[0] = type;
+  head.writeUInt32BE(payload.length, 1);
+  return Buffer.concat([head, payload]);
+}
+
+/** Split a logs stream into frames; holds at most one frame's bytes between chunks. */
+export class FrameSplitter {
+  private buf: Buffer = Buffer.alloc(0);
+
+  /** Feed a chunk; returns the complete frames, or an error for a malformed stream. */
+  push(chunk: Buffer): { type: number; payload: Buffer }[] | { error: string } {
+    this.buf = this.buf.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.buf, chunk]);
+    const out: { type: number; payload: Buffer }[] = [];
+    let at = 0;
+    while (this.buf.length - at >= 5) {
+      const type = this.buf[at] as number;
+      const len = this.buf.readUInt32BE(at + 1);
+      if (!Object.values(LOGS_FRAME).includes(type as never)) return { error: `malformed logs stream: frame type ${type}` };
+      if (len > MAX_LOGS_FRAME) return { error: `malformed logs stream: a frame of ${len} bytes` };
+      if (this.buf.length - at - 5 < len) break;
+      out.push({ type, payload: this.buf.subarray(at + 5, at + 5 + len) });
+      at += 5 + len;
+    }
+    this.buf = at === 0 ? this.buf : Buffer.from(this.buf.subarray(at));
+    return out;
+  }
 }
 
 /** Validate one answer line (the client's side of the same rules). Never throws. */
@@ -141,6 +208,20 @@ export function parseResponse(line: string): Parsed<ControlResponse> {
     }
   }
   return fail("malformed answer: neither a pid nor a status");
+}
+
+/** The head of a logs stream (`{"ok":true,"logs":{"generation":N}}`, frames follow), or the
+ *  server's refusal. Never throws. */
+export function parseLogsHead(line: string): Parsed<{ ok: true; generation: number } | { ok: false; error: string }> {
+  const obj = parseObject(line, "answer");
+  if (!obj.ok) return obj;
+  const o = obj.value;
+  if (o.ok === false) return typeof o.error === "string" ? { ok: true, value: { ok: false, error: clip(o.error, 500) } } : fail("malformed answer: no error text");
+  const logs = o.logs;
+  if (o.ok === true && typeof logs === "object" && logs !== null && isCount((logs as Record<string, unknown>).generation)) {
+    return { ok: true, value: { ok: true, generation: (logs as { generation: number }).generation } };
+  }
+  return fail("malformed answer: not the head of a logs stream");
 }
 
 function parseObject(line: string, what: string): Parsed<Record<string, unknown>> {

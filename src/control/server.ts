@@ -18,6 +18,8 @@ import { report } from "./status-report.js";
 import { currentUid } from "../cli/control-socket-path.js";
 import { loadPeerCred, type PeerCred, type ReadPeerCred } from "../sys/peercred.js";
 import { net } from "../lazy-net.js";
+import type { OutputSource } from "../output/capture.js";
+import { pickGeneration, streamLogs } from "./logs-stream.js";
 
 /** What the server needs from the supervisor: to send events, and to read and follow its status. */
 export interface ControlDeps {
@@ -34,6 +36,8 @@ export interface ControlDeps {
   overlap?: boolean;
   /** The last lines generation N printed (null when they are not kept), for a crashed restart. */
   outputTail?: (generation: number) => string | null;
+  /** The app's kept output, for `pidone logs` (absent when pidone does not capture it). */
+  output?: OutputSource;
 }
 
 /** Why the socket could not be opened (mapped to a ConfigError or a warning by main). */
@@ -265,6 +269,15 @@ function serve(conn: Socket, ctx: Ctx): void {
       phase = "answering";
       const req = parsed.value;
       if (req.cmd === "status") return reply({ ok: true, status: report(deps.status(), deps.now()) });
+      if (req.cmd === "logs") {
+        const gen = deps.output ? pickGeneration(deps.output.generations(), req) : "pidone does not keep the app's output here (its stdout and stderr are terminals, or --preload)";
+        if (typeof gen === "string") return reply({ ok: false, error: gen });
+        phase = "answered";
+        clearTimeout(deadline);
+        conn.write(`${JSON.stringify({ ok: true, logs: { generation: gen.generation } })}\n`);
+        cleanup = streamLogs(conn, req, deps.output as OutputSource, gen);
+        return;
+      }
       rearm(req.timeoutMs + LINGER_MS);
       cleanup = restart(req, deps, reply);
     }

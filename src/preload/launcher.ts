@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import type { Logger } from "pino";
 import { ConfigError } from "../errors.js";
 import { LineSplitter } from "../line-splitter.js";
-import { plainSpawner, type Spawner, type SpawnVia } from "../child/spawn.js";
+import { plainSpawner, type AppStdio, type Spawner, type SpawnVia } from "../child/spawn.js";
 import { describeStatus, fromNodeExit, signalName, type ExitStatus } from "../exit-status.js";
 import type { PythonCommand } from "./command.js";
 import { ownCode } from "./own-code.js";
@@ -151,14 +151,14 @@ class Zygote {
 
   /** Ask for a fork; the reply is null if the zygote died first. A zygote that does not answer
    *  in time (stopped, stuck) is killed: its exit answers null, and the generation starts cold. */
-  fork(env: NodeJS.ProcessEnv, fds: number[], reply: (r: Reply | null) => void): void {
+  fork(env: NodeJS.ProcessEnv, fds: number[], stdio: readonly string[] | undefined, reply: (r: Reply | null) => void): void {
     if (!this.alive || !this.ctl) return reply(null);
     const timer = setTimeout(() => this.kill(), FORK_TIMEOUT_MS);
     this.replies.push((r) => {
       clearTimeout(timer);
       reply(r);
     });
-    this.ctl.write(`${JSON.stringify({ op: "fork", env, fds })}\n`);
+    this.ctl.write(`${JSON.stringify({ op: "fork", env, fds, ...(stdio ? { stdio } : {}) })}\n`);
   }
 
   /** Let it end once the generations it forked have ended (their exits still come through it). */
@@ -224,20 +224,23 @@ export class PreloadSpawner implements Spawner {
     this.opts.log.warn({ event: "preload-off", reason, ...fields, note: "every generation starts cold" });
   }
 
-  start(handlers: StartHandlers, via?: SpawnVia): void {
+  start(handlers: StartHandlers, via?: SpawnVia, stdio?: AppStdio): void {
     const z = this.zygote;
-    if (this.off !== null) return this.cold.start(handlers, via);
-    if (z === null || !z.alive) return this.startCold(handlers, via, { reason: "zygote-exited", ...(z?.status ? { status: describeStatus(z.status) } : {}) });
+    if (this.off !== null) return this.cold.start(handlers, via, stdio);
+    if (z === null || !z.alive) return this.startCold(handlers, via, stdio, { reason: "zygote-exited", ...(z?.status ? { status: describeStatus(z.status) } : {}) });
     const fds = (via?.fds ?? []).map((fd) => this.opts.heldFds.indexOf(fd));
-    if (fds.includes(-1)) return this.startCold(handlers, via, { reason: "unknown-descriptor" });
+    if (fds.includes(-1)) return this.startCold(handlers, via, stdio, { reason: "unknown-descriptor" });
+    // The capture's pipes (src/output/): the fork opens them anew through pidone's /proc entry,
+    // a second open of the same pipe, as its stdout and stderr.
+    const paths = stdio?.map((fd) => (fd > 2 ? `/proc/${process.pid}/fd/${fd}` : ""));
     const t0 = performance.now();
     // A zygote made after a cold generation may still be importing: it started earlier than a
     // cold interpreter would now, so waiting for it is never slower.
     z.ready.then(
-      () => z.fork(via?.env ?? process.env, fds, (reply) => {
-        if (reply === null) return this.startCold(handlers, via, { reason: "zygote-exited", ...(z.status ? { status: describeStatus(z.status) } : {}) });
-        if (reply.op === "stale") return this.startCold(handlers, via, { reason: "module-changed", file: reply.file });
-        if (reply.op === "unsafe") return this.startCold(handlers, via, { reason: "threads", threads: reply.threads });
+      () => z.fork(via?.env ?? process.env, fds, paths, (reply) => {
+        if (reply === null) return this.startCold(handlers, via, stdio, { reason: "zygote-exited", ...(z.status ? { status: describeStatus(z.status) } : {}) });
+        if (reply.op === "stale") return this.startCold(handlers, via, stdio, { reason: "module-changed", file: reply.file });
+        if (reply.op === "unsafe") return this.startCold(handlers, via, stdio, { reason: "threads", threads: reply.threads });
         // Its status comes once: from the zygote, or from the process tree if the zygote died first.
         let ended = false;
         const done = (status: ExitStatus) => {
@@ -250,7 +253,7 @@ export class PreloadSpawner implements Spawner {
         this.opts.log.debug({ event: "preload-forked", pid: reply.pid, zygote: z.pid, ms: Math.round((performance.now() - t0) * 100) / 100, checkMs: reply.checkMs, forkMs: reply.forkMs });
         handlers.onSpawned(reply.pid, { kind: "parent", orphaned: done });
       }),
-      (err: Error) => this.startCold(handlers, via, { reason: "preload-failed", error: err.message }),
+      (err: Error) => this.startCold(handlers, via, stdio, { reason: "preload-failed", error: err.message }),
     );
   }
 
@@ -261,9 +264,9 @@ export class PreloadSpawner implements Spawner {
   }
 
   /** This generation starts cold (one log line says why); a fresh zygote is made meanwhile. */
-  private startCold(handlers: StartHandlers, via: SpawnVia | undefined, why: Record<string, unknown>): void {
+  private startCold(handlers: StartHandlers, via: SpawnVia | undefined, stdio: AppStdio | undefined, why: Record<string, unknown>): void {
     this.opts.log.info({ event: "preload-cold", ...why });
-    this.cold.start(handlers, via);
+    this.cold.start(handlers, via, stdio);
     if (this.off !== null) return;
     this.zygote?.retire();
     this.zygote = null;

@@ -260,6 +260,13 @@ def become_app(req, dispositions, mask, r, w):
     # The generation's --listen sockets go to 3, 4, ... (through copies above that range, so a
     # target never overwrites a source still needed); every other descriptor of the zygote closes,
     # the control socket and the sync pipe included.
+    # The generation's own stdout and stderr when pidone captures them: its pipes, opened anew
+    # through pidone's /proc/PID/fd entries (another open of the same pipe).
+    for target, path in zip((1, 2), req.get("stdio") or ()):
+        if path:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            os.dup2(fd, target, inheritable=True)
+            os.close(fd)
     fds = [4 + i for i in req["fds"]]
     tmp = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3 + len(fds)) for fd in fds]
     for i, fd in enumerate(tmp):

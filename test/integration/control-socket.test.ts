@@ -42,7 +42,7 @@ describe("bad requests get a one-line error; pidone and the app carry on", () =>
     const cases: [string, string][] = [
       ["null\n", "malformed request: expected a JSON object, got null"],
       ["42\n", "malformed request: expected a JSON object, got number"],
-      ['{"cmd":"reboot"}\n', "unknown command 'reboot' (use restart or status)"],
+      ['{"cmd":"reboot"}\n', "unknown command 'reboot' (use restart, status or logs)"],
       ['{"cmd":"restart","timeoutMs":"soon"}\n', "field 'timeoutMs' must be a whole number of milliseconds from 1 to 3600000"],
       ["\n", 'empty request (send one JSON object, e.g. {"cmd":"status"})'],
       ["{\n", 'malformed request: not JSON (send one JSON object per line, e.g. {"cmd":"status"})'],
@@ -109,7 +109,7 @@ describe("bad requests get a one-line error; pidone and the app carry on", () =>
 });
 
 describe("clients wait their turn while the socket is busy", () => {
-  it("300 idle connections take every slot: pidone status and pidone restart retry until one frees, and succeed", async () => {
+  it("300 idle connections take every slot: pidone status, restart and logs retry until one frees, and succeed", async () => {
     const p = await started();
     const net = await import("node:net");
     const idle: import("node:net").Socket[] = [];
@@ -125,10 +125,12 @@ describe("clients wait their turn while the socket is busy", () => {
       const busy = await exchange(p.socket, ['{"cmd":"status"}\n']);
       expect(busy.answer, "the socket was not busy: the test would prove nothing").toMatch(/^\{"ok":false,"error":"busy: /);
       const env = { PIDONE_CONTROL_SOCKET: p.socket };
-      const [st, re] = await Promise.all([
+      const [st, re, logs] = await Promise.all([
         run(process.execPath, [BUNDLE, "status"], { env, timeoutMs: 20_000 }),
         run(process.execPath, [BUNDLE, "restart", "--settle", "0"], { env, timeoutMs: 30_000 }),
+        run(process.execPath, [BUNDLE, "logs"], { env, timeoutMs: 20_000 }),
       ]);
+      expect(logs.code, logs.stderr).toBe(0);
       expect(st.code, st.stderr).toBe(0);
       expect(st.stdout).toMatch(/^state: +(running|stopping|starting)/m);
       expect(re.code, re.stderr).toBe(0);

@@ -30,11 +30,11 @@ describe("parseRequest", () => {
     ["   ", 'empty request (send one JSON object, e.g. {"cmd":"status"})'],
     ["{", 'malformed request: not JSON (send one JSON object per line, e.g. {"cmd":"status"})'],
     ["status", 'malformed request: not JSON (send one JSON object per line, e.g. {"cmd":"status"})'],
-    ["{}", "missing field 'cmd' (use restart or status)"],
-    ['{"cmd":1}', "field 'cmd' must be a string (use restart or status)"],
-    ['{"cmd":null}', "field 'cmd' must be a string (use restart or status)"],
-    ['{"cmd":"reboot"}', "unknown command 'reboot' (use restart or status)"],
-    [`{"cmd":"${"x".repeat(100)}"}`, `unknown command '${"x".repeat(40)}...' (use restart or status)`],
+    ["{}", "missing field 'cmd' (use restart, status or logs)"],
+    ['{"cmd":1}', "field 'cmd' must be a string (use restart, status or logs)"],
+    ['{"cmd":null}', "field 'cmd' must be a string (use restart, status or logs)"],
+    ['{"cmd":"reboot"}', "unknown command 'reboot' (use restart, status or logs)"],
+    [`{"cmd":"${"x".repeat(100)}"}`, `unknown command '${"x".repeat(40)}...' (use restart, status or logs)`],
     ['{"cmd":"status","timeoutMs":1}', "unknown field 'timeoutMs' (this command takes: cmd)"],
     ['{"cmd":"restart","force":true}', "unknown field 'force' (this command takes: cmd, timeoutMs, wait, settleMs)"],
     ['{"cmd":"restart","settleMs":-1}', "field 'settleMs' must be a whole number of milliseconds from 0 to 600000"],
@@ -57,7 +57,7 @@ describe("parseRequest", () => {
   });
 
   it("brackets inside strings do not count as nesting", () => {
-    expect(parseRequest('{"cmd":"[[[[{{{{\\"[[["}')).toEqual({ ok: false, error: `unknown command '[[[[{{{{"[[[' (use restart or status)` });
+    expect(parseRequest('{"cmd":"[[[[{{{{\\"[[["}')).toEqual({ ok: false, error: `unknown command '[[[[{{{{"[[[' (use restart, status or logs)` });
   });
 
   it("never throws, and accepts only well-formed requests", () => {

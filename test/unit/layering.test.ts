@@ -15,6 +15,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["child"],
   ["cli"],
   ["log.ts", "readiness.ts"],
+  ["output"],
   ["supervisor"],
   ["sources", "preload", "exit-code.ts"],
   ["control"],
