@@ -87,11 +87,11 @@ export class OutputCapture implements OutputSource {
         try {
           spawner.start({
             ...handlers,
-            onSpawned: (pid) => {
+            onSpawned: (pid, collector) => {
               closeWriteEnds();
               gen.pid = pid;
               this.emit({ kind: "generation", gen });
-              handlers.onSpawned(pid);
+              handlers.onSpawned(pid, collector);
             },
             onError: (errno, message) => {
               closeWriteEnds();
