@@ -6,7 +6,7 @@
 export const wallNow = (): number => Math.round((performance.timeOrigin + performance.now()) * 10) / 10;
 
 /** The quiet window after a lone change: an editor's save is one to three events within ~1 ms. */
-export const QUIET_MIN_MS = 6;
+export const QUIET_MIN_MS = 8;
 /** The longest quiet window, and how soon after a batch was taken a change counts as the same
  *  burst going on (which then waits this whole window). */
 export const QUIET_MAX_MS = 50;
