@@ -322,6 +322,7 @@ const p = (xs, q) => percentile(xs, q);
 
 /** Run the section; returns its markdown. */
 export async function syncBench() {
+  const when = `Run of ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, load average ${os.loadavg()[0].toFixed(1)} at its start.`;
   const loop = await loopRows();
   const results = [];
   for (const [name, app, files] of [["flask_app.py", APPS.flask, 10], ["node_server.js", APPS.node, 10], ["node_server.js", APPS.node, 10_000]]) {
@@ -340,7 +341,7 @@ export async function syncBench() {
   ]);
   const pp = (xs) => `${ms(p(xs, 50))} / ${ms(p(xs, 95))}`;
   const loopRowsMd = loop.map((r) => [r.label, pp(r.total), ...PARTS.map((k) => pp(r.parts[k])), `${r.batches} / ${r.total.length}`]);
-  const loopMd = `### The whole loop: save to the first answer with the new code\n\nFlask (examples/apps/flask_app.py) with \`--preload ${FLASK_PRELOAD}\` under pidone as PID 1, \`pidone sync --json\` over the local transport, ${TRIALS} one-line edits per row, the two rows' edits interleaved (both set up at once); p50 / p95 of each column (a part's p50s need not add up to the total's). detect: save -> the sender sees it; batching: -> the batch is taken; send: -> its commit is sent; apply: -> the receiver's \`applied\` is back; request: -> pidone has the restart request; restart: -> pidone logs the new generation (old one stopped, zygote forked); first answer: -> the first HTTP answer with the new code. Target: p50 <= 80 ms.\n\n${table(["batching", "save -> new code", ...PARTS, "batches / edits"], loopRowsMd)}\n\n`;
+  const loopMd = `${when}\n\n### The whole loop: save to the first answer with the new code\n\nFlask (examples/apps/flask_app.py) with \`--preload ${FLASK_PRELOAD}\` under pidone as PID 1, \`pidone sync --json\` over the local transport, ${TRIALS} one-line edits per row, the two rows' edits interleaved (both set up at once); p50 / p95 of each column (a part's p50s need not add up to the total's). detect: save -> the sender sees it; batching: -> the batch is taken; send: -> its commit is sent; apply: -> the receiver's \`applied\` is back; request: -> pidone has the restart request; restart: -> pidone logs the new generation (old one stopped, zygote forked); first answer: -> the first HTTP answer with the new code. Target: p50 <= 80 ms.\n\n${table(["batching", "save -> new code", ...PARTS, "batches / edits"], loopRowsMd)}\n\n`;
   return `${loopMd}### Inner loop: edit to new code (\`pidone sync\`)\n\n${TRIALS} one-line edits per row, local transport; p50 / p95. "sync part" = save -> the receiver asks pidone for the restart.\n\n${table(["app", "files in tree", "sync part", "save -> new code (pidone sync)", "save -> new code (tar + pidone restart)"], rows)}\n`;
 }
 
