@@ -85,6 +85,8 @@ function save(dir, app, version) {
 class Proc {
   constructor(cmd, args, extraEnv = {}) {
     this.lines = [];
+    /** pidone's own JSON log lines (its stderr), parsed. */
+    this.logs = [];
     this.waiters = new Set();
     this.stderr = "";
     this.exit = null;
@@ -97,7 +99,19 @@ class Proc {
       for (const l of lines) this.lines.push({ at, l });
       for (const w of this.waiters) w();
     });
-    this.proc.stderr.on("data", (d) => (this.stderr = (this.stderr + d).slice(-4000)));
+    let errPart = "";
+    this.proc.stderr.on("data", (d) => {
+      this.stderr = (this.stderr + d).slice(-4000);
+      const lines = (errPart + d).split("\n");
+      errPart = lines.pop();
+      for (const l of lines) {
+        try {
+          this.logs.push(JSON.parse(l));
+        } catch {
+          // not a log line
+        }
+      }
+    });
     this.proc.on("exit", (code, signal) => {
       this.exit = { code, signal };
       for (const w of this.waiters) w();
@@ -120,8 +134,24 @@ class Proc {
       check();
     });
   }
+  /** SIGKILL it; under `unshare --fork`, its child first: that is PID 1 of the namespace, whose
+   *  death takes everything in it along (killing unshare alone leaves them running). */
   kill() {
-    if (!this.exit) this.proc.kill("SIGKILL");
+    if (this.exit) return;
+    let children = [];
+    try {
+      children = readFileSync(`/proc/${this.proc.pid}/task/${this.proc.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      // gone already
+    }
+    for (const pid of children) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone already
+      }
+    }
+    this.proc.kill("SIGKILL");
   }
 }
 
@@ -197,11 +227,103 @@ async function scenario(name, app, files) {
   }
 }
 
+/** The preload list of bench/preload.mjs: Flask's whole import set, so no generation falls back to a cold start. */
+const FLASK_PRELOAD = "flask,flask.cli,dotenv,importlib.metadata";
+/** The parts of the whole loop, in order; each a difference of two stamps (see startLoop). */
+const PARTS = ["detect", "batching", "send", "apply", "request", "restart", "first answer"];
+
+/** Set up the whole loop at its best: Flask with --preload under pidone as PID 1, `pidone sync` over the
+ *  local transport; each trial is a one-line edit, from the save to the first answer with the new code, and
+ *  its parts from the sender's `applied` event (seenAt, takenAt, committedAt, appliedAt: wall
+ *  clock) and pidone's `restart-requested` and `restart` log lines: detect = save -> the sender sees
+ *  the change; batching = seen -> the batch taken; send = taken -> commit sent; apply = commit sent
+ *  -> `applied` back (the receiver's staging and renames); request = `applied` -> pidone has the
+ *  restart request (the receiver's control requests); restart = -> pidone logs the new generation
+ *  (the old one's stop, the zygote's fork); first answer = -> the first HTTP answer with the new
+ *  code (Flask's own start, polled every 2 ms). Returns the row, with `trial(t)` (one edit) and `close()`. */
+async function startLoop(label, syncArgs) {
+  const app = APPS.flask;
+  const work = mkdtempSync(path.join(os.tmpdir(), "pidone-bench-loop-"));
+  const local = path.join(work, "local");
+  const remote = path.join(work, "remote");
+  const socket = path.join(work, "pidone.sock");
+  const procs = [];
+  const close = async () => {
+    for (const p of procs) p.kill();
+    await sleep(100);
+    rmSync(work, { recursive: true, force: true });
+  };
+  const wall = () => performance.timeOrigin + performance.now();
+  try {
+    mkdirSync(local);
+    mkdirSync(remote);
+    app.src = app.source();
+    save(local, app, "v0");
+    save(remote, app, "v0");
+    const port = await freePort();
+    const pid1 = new Proc("unshare", ["--pid", "--fork", "--mount-proc", NODE, BUNDLE, "--control-socket", socket, "--preload", FLASK_PRELOAD, "--", ...app.argv(remote, port)], { PIDONE_LOG_LEVEL: "info" });
+    procs.push(pid1);
+    await newCode(port, "v0");
+    const via = ["--via", `env PIDONE_CONTROL_SOCKET=${socket}`, "--remote-command", `${NODE} ${BUNDLE}`];
+    const sync = new Proc(NODE, [BUNDLE, "sync", "--json", ...syncArgs, local, remote, ...via]);
+    procs.push(sync);
+    await sync.wait(/"event":"(in-sync|synced)"/, 0, 60_000);
+    const r = { label, total: [], parts: Object.fromEntries(PARTS.map((k) => [k, []])), batches: 0, close };
+    /** One edit, timed; adds to r. */
+    r.trial = async (t) => {
+      const v = `l${t}`;
+      const from = sync.lines.length;
+      const logsBefore = pid1.logs.length;
+      const t0 = wall();
+      save(local, app, v);
+      const applied = await sync.wait(/"event":"applied"/, from);
+      const answered = performance.timeOrigin + (await newCode(port, v));
+      await sync.wait(/"event":"synced"/, applied.i);
+      const a = JSON.parse(applied.l);
+      const logged = (event) => pid1.logs.slice(logsBefore).find((e) => e.event === event) ?? Promise.reject(new Error(`no ${event} line from pidone for edit ${v}`));
+      const [requested, restarted] = await Promise.all([logged("restart-requested"), logged("restart")]);
+      r.total.push(answered - t0);
+      const stamps = [t0, a.seenAt, a.takenAt, a.committedAt, a.appliedAt, requested.time, restarted.time, answered];
+      PARTS.forEach((k, i) => r.parts[k].push(stamps[i + 1] - stamps[i]));
+      // Let a batch that came late (an extra event) show before the next edit.
+      await sleep(300);
+      r.batches += sync.lines.slice(from).filter((x) => /"event":"applied"/.test(x.l)).length;
+    };
+    return r;
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** The whole-loop rows: default batching, and `--debounce 50ms` (a fixed 50 ms quiet window)
+ *  beside it; both set up at once and their edits interleaved, so both see the same machine. */
+export async function loopRows() {
+  const modes = [["default", []], ["--debounce 50ms", ["--debounce", "50ms"]]];
+  log(`whole loop, Flask --preload, ${modes.map((m) => m[0]).join(" and ")} interleaved, ${TRIALS} edits each`);
+  const loops = [];
+  try {
+    for (const [label, args] of modes) loops.push(await startLoop(label, args));
+    for (let t = 0; t < TRIALS; t++) {
+      // Alternate which goes first.
+      for (const l of t % 2 ? [...loops].reverse() : loops) await l.trial(t);
+    }
+    return loops;
+  } catch (err) {
+    log(`FAILED whole loop: ${err.message}`);
+    return [];
+  } finally {
+    for (const l of loops) await l.close();
+  }
+}
+
 const ms = (x) => `${x.toFixed(0)} ms`;
 const p = (xs, q) => percentile(xs, q);
 
 /** Run the section; returns its markdown. */
 export async function syncBench() {
+  const when = `Run of ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, load average ${os.loadavg()[0].toFixed(1)} at its start.`;
+  const loop = await loopRows();
   const results = [];
   for (const [name, app, files] of [["flask_app.py", APPS.flask, 10], ["node_server.js", APPS.node, 10], ["node_server.js", APPS.node, 10_000]]) {
     log(`${name}, ${files}-file tree, ${TRIALS} edits each way`);
@@ -217,7 +339,10 @@ export async function syncBench() {
     `${ms(p(r.syncTotal, 50))} / ${ms(p(r.syncTotal, 95))}`,
     `${ms(p(r.tarTotal, 50))} / ${ms(p(r.tarTotal, 95))}`,
   ]);
-  return `### Inner loop: edit to new code (\`pidone sync\`)\n\n${TRIALS} one-line edits per row, local transport; p50 / p95. "sync part" = save -> the receiver asks pidone for the restart.\n\n${table(["app", "files in tree", "sync part", "save -> new code (pidone sync)", "save -> new code (tar + pidone restart)"], rows)}\n`;
+  const pp = (xs) => `${ms(p(xs, 50))} / ${ms(p(xs, 95))}`;
+  const loopRowsMd = loop.map((r) => [r.label, pp(r.total), ...PARTS.map((k) => pp(r.parts[k])), `${r.batches} / ${r.total.length}`]);
+  const loopMd = `${when}\n\n### The whole loop: save to the first answer with the new code\n\nFlask (examples/apps/flask_app.py) with \`--preload ${FLASK_PRELOAD}\` under pidone as PID 1, \`pidone sync --json\` over the local transport, ${TRIALS} one-line edits per row, the two rows' edits interleaved (both set up at once); p50 / p95 of each column (a part's p50s need not add up to the total's). detect: save -> the sender sees it; batching: -> the batch is taken; send: -> its commit is sent; apply: -> the receiver's \`applied\` is back; request: -> pidone has the restart request; restart: -> pidone logs the new generation (old one stopped, zygote forked); first answer: -> the first HTTP answer with the new code. Target: p50 <= 80 ms.\n\n${table(["batching", "save -> new code", ...PARTS, "batches / edits"], loopRowsMd)}\n\n`;
+  return `${loopMd}### Inner loop: edit to new code (\`pidone sync\`)\n\n${TRIALS} one-line edits per row, local transport; p50 / p95. "sync part" = save -> the receiver asks pidone for the restart.\n\n${table(["app", "files in tree", "sync part", "save -> new code (pidone sync)", "save -> new code (tar + pidone restart)"], rows)}\n`;
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -119,7 +119,7 @@ function parseSync(argv: readonly string[], version: string): Invocation {
     .addOption(new Option("--delete", "delete remote files that LOCAL_DIR does not have (default: leave them)"))
     .addOption(new Option("--no-restart", "do not ask pidone for a restart after a batch (the app reloads itself)"))
     .addOption(new Option("--ignore <glob>", "do not send matching paths (gitignore syntax, repeatable); .git, node_modules, __pycache__, *.pyc, editor temporaries and .gitignore'd files are never sent").argParser(collect))
-    .addOption(new Option("--debounce <duration>", "quiet time after the last change before a batch is sent (default 50ms)"))
+    .addOption(new Option("--debounce <duration>", "a fixed quiet time after the last change before a batch is sent (default: 8ms after a lone save, growing with a burst's gaps up to 50ms)"))
     .addOption(new Option("--json", "print one JSON object per event (connected, applied, synced, disconnected, ...)"))
     .helpOption("-h, --help", "show this help");
   return run(program, argv, (cmd) => {

@@ -3,6 +3,7 @@
 // outcome. Portable.
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import path from "node:path";
+import { wallNow } from "./change-queue.js";
 import { applyToModel, orderOps, type Op } from "./plan.js";
 import { CHUNK } from "./protocol.js";
 import { formatReport, type BatchReport, type Reporter } from "./report.js";
@@ -13,12 +14,14 @@ import type { UnreadablePaths } from "./unreadable.js";
 /** The receiver's restart waits this long for the new generation. */
 const RESULT_TIMEOUT_MS = 0; // unbounded: the receiver's own restart timeout bounds it
 
-/** One batch to send: `local` holds the entries its ops were planned from. */
+/** One batch to send: `local` holds the entries its ops were planned from; `seenAt`, when
+ *  its first change was seen (`wallNow`), for the `applied` event. */
 export interface OutgoingBatch {
   id: number;
   why: string;
   ops: Op[];
   local: ReadonlyMap<string, Entry>;
+  seenAt?: number;
 }
 
 /** What sending needs besides the connection. */
@@ -38,6 +41,7 @@ export async function sendBatch(conn: Connection, model: Map<string, Entry>, bat
   const { id, why, local } = batch;
   const ops = orderOps(batch.ops);
   const t0 = performance.now();
+  const takenAt = wallNow();
   const sent = new Map<string, Entry>();
   const done: Op[] = [];
   await conn.send({ t: "begin", id });
@@ -54,10 +58,14 @@ export async function sendBatch(conn: Connection, model: Map<string, Entry>, bat
   }
   // Every file vanished since the scan: commit the empty batch, but restart nothing.
   await conn.send({ t: "commit", id, restart: s.restart && done.length > 0 });
+  const committedAt = wallNow();
   const applied = await conn.expect("applied");
   const applyMs = Math.round(performance.now() - t0);
   applyToModel(model, done, sent);
-  s.reporter.event("applied", { id, why, files: applied.files, bytes: applied.bytes, ms: applyMs }, "");
+  // The stamps time the loop's parts (bench/sync.mjs): seen -> taken is the batching wait,
+  // taken -> committed the sending, committed -> applied the receiver's apply and the way back.
+  const stamps = { seenAt: batch.seenAt ?? takenAt, takenAt, committedAt, appliedAt: wallNow(), receiverMs: applied.ms };
+  s.reporter.event("applied", { id, why, files: applied.files, bytes: applied.bytes, ms: applyMs, ...stamps }, "");
   const result = await conn.expect("result", RESULT_TIMEOUT_MS);
   const report: BatchReport = { files: applied.files, bytes: applied.bytes, deletes: done.filter((x) => x.t === "delete").length, applyMs, restart: result.restart };
   s.reporter.event("synced", { id, why, ...report }, formatReport(report));

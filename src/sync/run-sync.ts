@@ -12,12 +12,12 @@ export async function runSyncCommand(inv: Extract<Invocation, { kind: "sync" }>)
   releaseEarlySignals();
   let via: string[];
   let remoteCommand: string[];
-  let debounceMs: number;
+  let debounceMs: number | null;
   try {
     via = splitCommand(inv.via ?? "");
     remoteCommand = splitCommand(inv.remoteCommand ?? "pidone");
     if (remoteCommand.length === 0) throw new Error("--remote-command is empty (e.g. --remote-command 'node /opt/pidone/pidone.cjs')");
-    debounceMs = parseDuration(inv.debounce ?? "50ms", "ms", "--debounce");
+    debounceMs = inv.debounce === undefined ? null : parseDuration(inv.debounce, "ms", "--debounce");
   } catch (err) {
     process.stderr.write(`pidone sync: ${(err as Error).message}\n`);
     return SYNC_EXIT.usage;

@@ -2,7 +2,7 @@
 // transport, reconciles the two trees (only what differs is sent), then watches LOCAL_DIR and
 // sends each settled batch; the receiver applies it atomically and restarts the app. When the
 // transport dies it reconnects with backoff and reconciles again, so no local change is lost.
-// The parts, one job each: local-watcher (chokidar and its workarounds), change-queue (debouncing),
+// The parts, one job each: local-watcher (chokidar and its workarounds), change-queue (batching),
 // local-tree and unreadable (reading LOCAL_DIR), ownership (what may be deleted remotely),
 // session-state and session (the connection's lifecycle), batch-send, report.
 // Runs on macOS, Windows and Linux laptops: only portable Node APIs and src/sync/* (a unit test
@@ -30,7 +30,8 @@ export interface SyncOptions {
   deleteExtra: boolean;
   restart: boolean;
   ignore: string[];
-  debounceMs: number;
+  /** `--debounce`: a fixed quiet time; null: the adaptive batching of change-queue.ts. */
+  debounceMs: number | null;
   json: boolean;
   out: (line: string) => void;
   err: (line: string) => void;
@@ -49,7 +50,7 @@ export async function runSync(o: SyncOptions): Promise<number> {
   const reporter = new Reporter(o.json, o.out, o.err);
   const warn = (line: string) => reporter.warn(line);
   const unreadable = new UnreadablePaths(warn);
-  const changes = new ChangeQueue(o.debounceMs);
+  const changes = new ChangeQueue(o.debounceMs === null ? { kind: "adaptive" } : { kind: "fixed", ms: o.debounceMs });
   if (!o.once) await watchLocal(root, rules, (rel) => changes.changed(rel), (err) => warn(`watching ${root}: ${err.message}`));
   let batchId = 0;
   const end = await runSession({

@@ -143,13 +143,14 @@ async function reconcile(conn: Connection, model: Map<string, Entry>, o: Session
 /** Wait for the watched changes to settle, then send them as one batch. */
 async function sendSettled(conn: Connection, model: Map<string, Entry>, o: SessionOptions): Promise<void> {
   await Promise.race([o.changes.settled(), conn.closed.then((e) => Promise.reject(e))]);
+  const seenAt = o.changes.seenAt ?? undefined;
   const changed = o.changes.take();
   const local = o.local.read(changed);
   // What cannot be read is not known to be gone: never a delete.
   const known = changed.filter((p) => !o.unreadable.unknown(p));
   const ops = changePlan(known, local, model, (p) => o.ownership.owns(model, p));
   try {
-    if (ops.length > 0) await sendBatch(conn, model, { id: o.nextBatchId(), why: "watch", ops, local }, o.batches);
+    if (ops.length > 0) await sendBatch(conn, model, { id: o.nextBatchId(), why: "watch", ops, local, seenAt }, o.batches);
   } catch (err) {
     // Not acknowledged: the reconcile after reconnecting covers these paths again.
     o.changes.again(changed);
