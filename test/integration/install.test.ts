@@ -1,7 +1,7 @@
 // The package as users get it: `npm pack` (its prepack fetches koffi's arm64 modules and builds),
 // installed into an empty prefix with no registry and no install scripts (and run by npx), then
 // the installed `pidone` run on Node 20 and Node 22: --version through its shebang, PID 1 over an
-// app (restarts by SIGUSR1 and `pidone restart`, `pidone status`, `pidone sync --once` through a
+// app (restarts by SIGUSR1 and `pidone restart`, `pidone status`, `pidone logs`, `pidone sync --once` through a
 // local transport, the app's exit code passed), one start per node. The pack runs in a copy of the repository, so the build it makes never replaces the
 // dist/ other test files are running.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -85,7 +85,7 @@ describe.skipIf(process.env.PIDONE_TEST_NODE)("the npm package", () => {
   it.each([
     ["Node 20", process.execPath],
     ["Node 22", NODE22],
-  ])("the installed pidone on %s: --version, PID 1 restarting on SIGUSR1, restart and sync --once, status, the app's exit code passed", async (_name, node) => {
+  ])("the installed pidone on %s: --version, PID 1 restarting on SIGUSR1, restart and sync --once, status, logs, the app's exit code passed", async (_name, node) => {
     expect(existsSync(node), `${node} missing: npm run node22`).toBe(true);
     const bin = path.join(prefix, "bin/pidone");
     // The bin link's shebang (`#!/usr/bin/env node`) finds this node first on PATH.
@@ -115,6 +115,10 @@ describe.skipIf(process.env.PIDONE_TEST_NODE)("the npm package", () => {
     const status = await client(["status", "--json"]);
     expect(status.code, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ state: "running", pid: Number(third), generation: 3 });
+    // `pidone logs`: the generation's kept output, the app's own line.
+    const logs = await client(["logs"]);
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toBe(`app READY v0 ${third}\n`);
 
     writeFileSync(path.join(local, "app.js"), app("v1"));
     const sync = await run(node, [bin, "sync", "--json", "--once", local, remote, "--via", `env PIDONE_CONTROL_SOCKET=${p.socket}`, "--remote-command", `${node} ${bin}`],
