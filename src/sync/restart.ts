@@ -5,6 +5,7 @@
 import { request } from "../control/client.js";
 import type { RestartResult } from "../control/protocol.js";
 import type { RestartOutcome } from "./protocol.js";
+import { outputTail } from "./output-follow.js";
 
 /** Without a readiness check, how long the new generation must keep running to count as up. */
 export const UP_SETTLE_MS = 300;
@@ -23,25 +24,25 @@ export async function restartAndWatch(socket: string, timeoutMs: number): Promis
   if ("status" in r) return { kind: "failed", error: "unexpected answer from pidone" };
   const o = r.outcome;
   if (!o) return { kind: "failed", error: r.ok ? "pidone's answer has no outcome" : r.error };
-  return syncOutcome(o, r.ok ? null : r.error);
+  // ok false with an outcome: the new code crashed, or --overlap kept the old generation.
+  return syncOutcome(o, (generation) => outputTail(socket, generation));
 }
 
-/** The sync report's form of a restart outcome. `restartMs`: the request to the outcome;
- *  `upMs`: how long the new generation has been up (for ready, the same as restartMs). */
-function syncOutcome(o: RestartResult, error: string | null): RestartOutcome {
+/** The sync protocol's form of pidone's restart outcome: the same facts, under the names the
+ *  sender reads. A tail that pidone's answer lacks is read from its kept output. */
+export async function syncOutcome(o: RestartResult, tailOf: (generation: number) => Promise<string | null> = async () => null): Promise<RestartOutcome> {
+  const base = { oldPid: o.oldPid, generation: o.generation, restartMs: o.ms };
   switch (o.kind) {
     case "ready":
+      return { kind: "ready", ...base, newPid: o.pid, how: o.how };
     case "running":
-      return { kind: "up", oldPid: o.oldPid, newPid: o.pid, restartMs: o.ms, upMs: o.ms };
+      return { kind: "up", ...base, newPid: o.pid, upMs: 0 };
     case "up":
-      return { kind: "up", oldPid: o.oldPid, newPid: o.pid, restartMs: o.ms, upMs: o.upMs };
+      return { kind: "up", ...base, newPid: o.pid, upMs: o.upMs };
     case "crashed":
-      return { kind: "crashed", oldPid: o.oldPid, newPid: o.pid, restartMs: o.ms, status: o.status };
+      return { kind: "crashed", ...base, newPid: o.pid, status: o.status, upMs: o.upMs, tail: o.tail ?? await tailOf(o.generation) };
     case "kept":
-      // --overlap: the next generation failed and the old one serves on.
-      return o.status === null
-        ? { kind: "failed", error: error ?? `the new app ${o.reason}; pid ${o.oldPid} still serves` }
-        : { kind: "crashed", oldPid: o.oldPid, newPid: o.pid, restartMs: o.ms, status: `${o.status}; pid ${o.oldPid} still serves` };
+      return { kind: "kept", ...base, oldPid: o.oldPid, newPid: o.pid, reason: o.reason, status: o.status, tail: o.tail ?? await tailOf(o.generation) };
   }
 }
 

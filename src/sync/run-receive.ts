@@ -8,6 +8,7 @@ import { releaseEarlySignals } from "../boot/release-early-signals.js";
 import { RECEIVE_EXIT } from "../exit-code.js";
 import { receive, resolveRemoteDir } from "./receiver.js";
 import { restartAndWatch, watchAfter } from "./restart.js";
+import { followOutput } from "./output-follow.js";
 
 /** Run `pidone receive`; returns the exit code. */
 export async function runReceive(inv: Extract<Invocation, { kind: "receive" }>): Promise<number> {
@@ -32,9 +33,11 @@ export async function runReceive(inv: Extract<Invocation, { kind: "receive" }>):
     remoteDir: inv.remoteDir,
     restart: (timeoutMs) => restartAndWatch(socket, timeoutMs),
     watchAfter: (pid, stop) => watchAfter(socket, pid, stop),
+    followOutput: (generation, fwd, stop) => followOutput(socket, generation, fwd, stop, (line) => void process.stderr.write(`${line}\n`)),
     restartTimeoutMs,
     input: process.stdin,
     write: (frame) => void process.stdout.write(frame),
+    backlog: () => process.stdout.writableLength,
     warn: (line) => void process.stderr.write(`${line}\n`),
   });
   return signalled ? RECEIVE_EXIT.interrupted : code;
