@@ -55,11 +55,14 @@ export class OutputForwarder {
   }
 }
 
-/** Follow generation `generation`'s output (from its start, and the generations after it) into
- *  `fwd` until `stop` aborts. Never throws; a stream pidone cannot give is reported with `warn`. */
-export async function followOutput(socket: string, generation: number, fwd: OutputForwarder, stop: AbortSignal, warn: (line: string) => void): Promise<void> {
+/** Follow the output of the latest generation (from its start, and the generations after it)
+ *  into `fwd` until `stop` aborts. Asked right after a restart answered, the latest is the one it
+ *  started. By position, not by number: pidone's output capture counts every process it starts,
+ *  and a failed --overlap attempt is one, while the restart's outcome numbers generations that
+ *  took over. Never throws; a stream pidone cannot give is reported with `warn`. */
+export async function followOutput(socket: string, fwd: OutputForwarder, stop: AbortSignal, warn: (line: string) => void): Promise<void> {
   if (stop.aborted) return;
-  const stream = await openLogs(socket, { cmd: "logs", follow: true, generation }, LOGS_TIMEOUT_MS, (type, payload) => {
+  const stream = await openLogs(socket, { cmd: "logs", follow: true }, LOGS_TIMEOUT_MS, (type, payload) => {
     if (type === LOGS_FRAME.data) fwd.data(payload);
     else if (type === LOGS_FRAME.skipped) fwd.lost(skippedBytes(payload));
   });
@@ -80,12 +83,12 @@ export async function followOutput(socket: string, generation: number, fwd: Outp
   }
 }
 
-/** The last lines generation `generation` printed, as text (at most MAX_TAIL_CHARS, its end);
- *  null when pidone keeps none of it. Never throws. */
-export async function outputTail(socket: string, generation: number): Promise<string | null> {
+/** The last lines the latest process pidone started printed, as text (at most MAX_TAIL_CHARS,
+ *  its end); null when pidone keeps none of it. Never throws. */
+export async function latestTail(socket: string): Promise<string | null> {
   const parts: Buffer[] = [];
   let size = 0;
-  const stream = await openLogs(socket, { cmd: "logs", follow: false, generation, tail: TAIL_LINES }, LOGS_TIMEOUT_MS, (type, payload) => {
+  const stream = await openLogs(socket, { cmd: "logs", follow: false, tail: TAIL_LINES }, LOGS_TIMEOUT_MS, (type, payload) => {
     if (type !== LOGS_FRAME.data) return;
     parts.push(payload);
     size += payload.length;

@@ -24,8 +24,8 @@ export interface ReceiveOptions {
   restart: (timeoutMs: number) => Promise<RestartOutcome>;
   /** Follow the generation a batch started; resolves with its exit status if it dies. */
   watchAfter: (pid: number, stop: AbortSignal) => Promise<string | null>;
-  /** Follow the output of `generation` (and later ones) into `fwd` until `stop` aborts. */
-  followOutput: (generation: number, fwd: OutputForwarder, stop: AbortSignal) => Promise<void>;
+  /** Follow the output of the generation just started (and later ones) into `fwd` until `stop` aborts. */
+  followOutput: (fwd: OutputForwarder, stop: AbortSignal) => Promise<void>;
   restartTimeoutMs: number;
   input: AsyncIterable<Buffer> & { destroy(): void };
   write: (frame: Buffer) => void;
@@ -161,7 +161,7 @@ function watchGeneration(id: number, restart: Extract<RestartOutcome, { kind: "u
     },
     backlog: opts.backlog,
   });
-  void opts.followOutput(restart.generation, fwd, stop.signal);
+  void opts.followOutput(fwd, stop.signal);
   void opts.watchAfter(restart.newPid, stop.signal).then((status) => {
     if (status !== null && !stop.signal.aborted) {
       try {

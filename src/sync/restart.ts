@@ -5,7 +5,7 @@
 import { request } from "../control/client.js";
 import type { RestartResult } from "../control/protocol.js";
 import type { RestartOutcome } from "./protocol.js";
-import { outputTail } from "./output-follow.js";
+import { latestTail } from "./output-follow.js";
 
 /** Without a readiness check, how long the new generation must keep running to count as up. */
 export const UP_SETTLE_MS = 300;
@@ -25,12 +25,15 @@ export async function restartAndWatch(socket: string, timeoutMs: number): Promis
   const o = r.outcome;
   if (!o) return { kind: "failed", error: r.ok ? "pidone's answer has no outcome" : r.error };
   // ok false with an outcome: the new code crashed, or --overlap kept the old generation.
-  return syncOutcome(o, (generation) => outputTail(socket, generation));
+  return syncOutcome(o, () => latestTail(socket));
 }
 
 /** The sync protocol's form of pidone's restart outcome: the same facts, under the names the
- *  sender reads. A tail that pidone's answer lacks is read from its kept output. */
-export async function syncOutcome(o: RestartResult, tailOf: (generation: number) => Promise<string | null> = async () => null): Promise<RestartOutcome> {
+ *  sender reads. `latestTail`: what the last process pidone started printed, for a crash whose
+ *  answer lacks its tail, and for --overlap's kept outcome, whose failed attempt is that process
+ *  (pidone's tail is looked up by the generation's number, which the failed attempts of
+ *  --overlap share, so it can be an earlier attempt's). */
+export async function syncOutcome(o: RestartResult, latestTail: () => Promise<string | null> = async () => null): Promise<RestartOutcome> {
   const base = { oldPid: o.oldPid, generation: o.generation, restartMs: o.ms };
   switch (o.kind) {
     case "ready":
@@ -40,9 +43,9 @@ export async function syncOutcome(o: RestartResult, tailOf: (generation: number)
     case "up":
       return { kind: "up", ...base, newPid: o.pid, upMs: o.upMs };
     case "crashed":
-      return { kind: "crashed", ...base, newPid: o.pid, status: o.status, upMs: o.upMs, tail: o.tail ?? await tailOf(o.generation) };
+      return { kind: "crashed", ...base, newPid: o.pid, status: o.status, upMs: o.upMs, tail: o.tail ?? await latestTail() };
     case "kept":
-      return { kind: "kept", ...base, oldPid: o.oldPid, newPid: o.pid, reason: o.reason, status: o.status, tail: o.tail ?? await tailOf(o.generation) };
+      return { kind: "kept", ...base, oldPid: o.oldPid, newPid: o.pid, reason: o.reason, status: o.status, tail: await latestTail() ?? o.tail };
   }
 }
 

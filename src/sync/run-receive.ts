@@ -33,7 +33,7 @@ export async function runReceive(inv: Extract<Invocation, { kind: "receive" }>):
     remoteDir: inv.remoteDir,
     restart: (timeoutMs) => restartAndWatch(socket, timeoutMs),
     watchAfter: (pid, stop) => watchAfter(socket, pid, stop),
-    followOutput: (generation, fwd, stop) => followOutput(socket, generation, fwd, stop, (line) => void process.stderr.write(`${line}\n`)),
+    followOutput: (fwd, stop) => followOutput(socket, fwd, stop, (line) => void process.stderr.write(`${line}\n`)),
     restartTimeoutMs,
     input: process.stdin,
     write: (frame) => void process.stdout.write(frame),
