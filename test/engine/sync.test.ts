@@ -1,7 +1,8 @@
 // pidone sync into a real container: `--via "podman exec -i CTR"`, the receiving side being the
 // pidone already in the image (its launcher), in an image with nothing but node, its libraries and
 // pidone: no tar, rsync or shell. The batch lands in the container, the app restarts once, and
-// the report comes back to the laptop side.
+// the report comes back to the laptop side; a broken save's traceback comes back too, with its
+// path on the laptop, while the container stays up.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -57,5 +58,27 @@ describe.skipIf(!engine.ok)(`pidone sync --via "podman exec -i CTR"${engine.ok ?
       "const fs=require('fs');console.log(JSON.stringify({main:fs.readFileSync('/app/code/main.py','utf8'),mode:(fs.statSync('/app/code/pkg/run.sh').mode&0o777).toString(8),pyc:fs.existsSync('/app/code/ignored.pyc')}))"]);
     expect(JSON.parse(read.stdout)).toEqual({ main: "print('v1')\n", mode: "755", pyc: false });
     expect(c.events.filter((e) => e.event === "restart")).toHaveLength(1);
+  }, 120_000);
+
+  it("a broken save: its traceback shows in sync's output with the LOCAL path, and the container stays up", async () => {
+    const c = await runContainer(image);
+    await c.waitForEvent("spawned");
+    const local = mkdtempSync(path.join(tmpdir(), "pidone-sync-engine-"));
+    dirs.push(local);
+    writeFileSync(path.join(local, "app.js"), "\"use strict\";\nthrow new Error(\"BROKEN-IN-CONTAINER\");\n");
+    const r = await run(process.execPath, [BUNDLE, "sync", "--once", local, "/app", "--via", `podman exec -i ${c.name}`], {
+      env: { ...(cleanEnv() as Record<string, string>), CONTAINERS_CONF }, timeoutMs: 60_000,
+    });
+    const all = `${r.stdout}\n${r.stderr}\n${c.output}`;
+    // Node fails at once: the crash is in the batch's report, then its tail behind the gutter.
+    expect(r.code, all).toBe(1);
+    expect(r.stdout).toMatch(/; the new code exited 1 after \d+ ms: fix and save, pidone waits for the next change$/m);
+    expect(r.stdout).toContain(`│ ${local}/app.js:2`);
+    expect(r.stdout).toMatch(/^│ Error: BROKEN-IN-CONTAINER$/m);
+    expect(r.stdout).not.toContain("/app/app.js");
+    await c.waitForEvent("app-crashed-after-change");
+    const state = await podman(["inspect", "--format", "{{.State.Status}}", c.name]);
+    expect(state.stdout.trim(), all).toBe("running");
+    expect(c.all("gave-up")).toEqual([]);
   }, 120_000);
 });
