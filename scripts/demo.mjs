@@ -38,10 +38,12 @@ try {
 } catch {
   asPid1 = false;
 }
-// --change-window 500ms: the tour's crash comes over a second after its last restart (pidone
-// restart waits 1 s for the app to stay up), so it is a crash with its backoff, not a broken edit.
+// --change-window 900ms: the tour's crash comes over a second after its last restart (pidone
+// restart waits 1 s for the app to stay up), so it is a crash with its backoff, not a broken edit;
+// the broken save's syntax error (Node fails at load, in under half a second even on a loaded
+// machine) is a broken edit, and pidone waits for the fix.
 const pidoneArgs = [bundle, "--watch", watched, "--debounce", "100ms", "--trigger-file", trigger, "--control-socket", socket,
-  "--change-window", "500ms", "--log-format", "pretty", "--", process.execPath, app];
+  "--change-window", "900ms", "--log-format", "pretty", "--", process.execPath, app];
 const [cmd, ...args] = asPid1 ? ["unshare", "--pid", "--fork", "--mount-proc", process.execPath, ...pidoneArgs] : [process.execPath, ...pidoneArgs];
 const env = { ...process.env, PORT: String(port), HOST: "127.0.0.1" };
 const child = spawn(cmd, args, { stdio: ["ignore", "inherit", "inherit"], env });

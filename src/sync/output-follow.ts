@@ -83,9 +83,23 @@ export async function followOutput(socket: string, fwd: OutputForwarder, stop: A
   }
 }
 
+/** How long latestTail waits for the exited process's last output to reach pidone's ring. */
+const TAIL_WAIT_MS = 1000;
+const TAIL_POLL_MS = 25;
+
 /** The last lines the latest process pidone started printed, as text (at most MAX_TAIL_CHARS,
- *  its end); null when pidone keeps none of it. Never throws. */
+ *  its end); null when it printed nothing. Asked right after it exited, its output may still sit
+ *  in the pipes pidone reads: asked again (every 25 ms, within TAIL_WAIT_MS) while empty. Never throws. */
 export async function latestTail(socket: string): Promise<string | null> {
+  const until = performance.now() + TAIL_WAIT_MS;
+  for (;;) {
+    const tail = await latestTailOnce(socket);
+    if (tail !== null || performance.now() >= until) return tail;
+    await new Promise((r) => setTimeout(r, TAIL_POLL_MS));
+  }
+}
+
+async function latestTailOnce(socket: string): Promise<string | null> {
   const parts: Buffer[] = [];
   let size = 0;
   const stream = await openLogs(socket, { cmd: "logs", follow: false, tail: TAIL_LINES }, LOGS_TIMEOUT_MS, (type, payload) => {

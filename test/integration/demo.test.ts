@@ -20,7 +20,9 @@ describe("npm start demo", () => {
     // The inner loop: each save's own output behind sync's gutter, the broken one's traceback
     // with the path in LOCAL_DIR (the demo's src/), pidone up and waiting, then the fix serving.
     expect(out).toMatch(/^│ hello from the new code$/m);
-    expect(out).toMatch(/^pidone sync: synced 1 file .*; the new code exited 1 after \d+ ms: fix and save, pidone waits for the next change$/m);
+    // Node fails within the 300 ms up-window (the report says so), or, on a loaded machine, after
+    // it (a notice follows the report).
+    expect(out).toMatch(/^pidone sync: (synced 1 file .*; the new code exited 1 after \d+ ms: fix and save, pidone waits for the next change|the app started by batch \d+ \(pid \d+\) ended \(exit 1\); its output is above: fix and save)$/m);
     expect(out).toMatch(/^│ \S*\/pidone-demo-\w+\/src\/app\.js:\d+$/m);
     expect(out).toMatch(/^│ SyntaxError: /m);
     expect(out).toMatch(/pidone stays up, waiting for the next save \(pidone status: state broken\)/);
