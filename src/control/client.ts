@@ -2,7 +2,9 @@
 import net from "node:net";
 import { CLIENT_EXIT } from "../exit-code.js";
 import { LineSplitter, type LineEvent } from "../line-splitter.js";
-import { MAX_LINE_BYTES, parseResponse, type ControlRequest, type ControlResponse, type StatusReport } from "./protocol.js";
+import {
+  FrameSplitter, MAX_LINE_BYTES, parseLogsHead, parseResponse, type ControlRequest, type ControlResponse, type LogsRequest, type StatusReport,
+} from "./protocol.js";
 
 /** What one request got: the response, or a client-side failure with its exit code. */
 export interface Answer {
@@ -89,6 +91,82 @@ function once(socketPath: string, req: ControlRequest, timeoutMs: number): Promi
       done({ code: CLIENT_EXIT.failed, error: "pidone closed the connection without answering", ...(heard ? {} : { busy: true as const }) });
     });
   });
+}
+
+/** A logs stream pidone took: its frames go to `onFrame` until `stop()` or pidone ends it. */
+export interface LogsStream {
+  /** Settles (never rejects) once the stream is over: null when pidone ended it, else why. */
+  ended: Promise<string | null>;
+  stop(): void;
+}
+
+/** Ask for a logs stream (`pidone logs` over the socket) and hand its frames to `onFrame`; while
+ *  pidone is busy the request waits its turn within `timeoutMs`. Resolves once the head is read:
+ *  the stream, or why there is none. */
+export async function openLogs(socketPath: string, req: LogsRequest, timeoutMs: number, onFrame: (type: number, payload: Buffer) => void): Promise<LogsStream | { error: string }> {
+  const r = await whileBusy(timeoutMs, (left) => logsHead(socketPath, req, Math.max(1, left)));
+  if ("conn" in r) return frames(r.conn, r.rest, onFrame);
+  return { error: r.error };
+}
+
+/** One connection: the request and the answer's head; the socket and what came after the head. */
+function logsHead(socketPath: string, req: LogsRequest, timeoutMs: number): Promise<{ conn: net.Socket; rest: Buffer; busy?: undefined } | { error: string; busy?: true }> {
+  return new Promise((resolve) => {
+    const conn = net.connect(socketPath);
+    let head = Buffer.alloc(0);
+    let settled = false;
+    const done = (r: { conn: net.Socket; rest: Buffer } | { error: string; busy?: true }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      conn.removeAllListeners("data").removeAllListeners("end").removeAllListeners("error");
+      if ("error" in r) conn.destroy();
+      else conn.pause();
+      resolve(r);
+    };
+    const timer = setTimeout(() => done({ error: `no answer from pidone on ${socketPath} within ${timeoutMs} ms` }), timeoutMs);
+    conn.on("connect", () => conn.write(`${JSON.stringify(req)}\n`));
+    conn.on("data", (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const nl = head.indexOf(0x0a);
+      if (nl < 0) {
+        if (head.length > MAX_LINE_BYTES) done({ error: `malformed answer from pidone: longer than ${MAX_LINE_BYTES} bytes` });
+        return;
+      }
+      const parsed = parseLogsHead(head.subarray(0, nl).toString("utf8"));
+      if (!parsed.ok) return done({ error: `${parsed.error} from pidone` });
+      if (!parsed.value.ok) return done({ error: parsed.value.error, ...(parsed.value.error.startsWith("busy:") ? { busy: true as const } : {}) });
+      done({ conn, rest: head.subarray(nl + 1) });
+    });
+    conn.on("error", (err: NodeJS.ErrnoException) => {
+      const busy = err.code === "EAGAIN" || err.code === "ECONNRESET" || err.code === "EPIPE";
+      done({ error: `cannot reach pidone on ${socketPath}: ${err.code ?? err.message}`, ...(busy ? { busy: true as const } : {}) });
+    });
+    conn.on("end", () => done({ error: "pidone closed the connection without answering", busy: true }));
+  });
+}
+
+/** The frames of a logs stream whose head is read, to `onFrame`. */
+function frames(conn: net.Socket, rest: Buffer, onFrame: (type: number, payload: Buffer) => void): LogsStream {
+  const splitter = new FrameSplitter();
+  let finish: (why: string | null) => void = () => {};
+  const ended = new Promise<string | null>((r) => (finish = r));
+  const push = (chunk: Buffer) => {
+    const got = splitter.push(chunk);
+    if ("error" in got) {
+      finish(got.error);
+      conn.destroy();
+      return;
+    }
+    for (const f of got) onFrame(f.type, f.payload);
+  };
+  conn.on("data", push);
+  conn.on("end", () => finish(null));
+  conn.on("close", () => finish(null));
+  conn.on("error", (err: NodeJS.ErrnoException) => finish(`logs stream: ${err.code ?? err.message}`));
+  if (rest.length > 0) push(rest);
+  conn.resume();
+  return { ended, stop: () => conn.destroy() };
 }
 
 /** The exit code of a failure answer: `crashed` when the new generation exited. */

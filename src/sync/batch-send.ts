@@ -1,6 +1,6 @@
 // Sending one batch over a connection: its operations in the receiver's order, each file read from
 // one open descriptor in CHUNK pieces, then the commit, the receiver's `applied` and the restart's
-// outcome. Portable.
+// outcome (with a crash's tail). Portable.
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import path from "node:path";
 import { wallNow } from "./change-queue.js";
@@ -44,6 +44,8 @@ export async function sendBatch(conn: Connection, model: Map<string, Entry>, bat
   const takenAt = wallNow();
   const sent = new Map<string, Entry>();
   const done: Op[] = [];
+  // What the app printed after the last batch ends here.
+  s.reporter.flushOutput();
   await conn.send({ t: "begin", id });
   for (const op of ops) {
     if (op.t === "file") {
@@ -69,6 +71,7 @@ export async function sendBatch(conn: Connection, model: Map<string, Entry>, bat
   const result = await conn.expect("result", RESULT_TIMEOUT_MS);
   const report: BatchReport = { files: applied.files, bytes: applied.bytes, deletes: done.filter((x) => x.t === "delete").length, applyMs, restart: result.restart };
   s.reporter.event("synced", { id, why, ...report }, formatReport(report));
+  s.reporter.restart(id, result.restart);
   return report;
 }
 

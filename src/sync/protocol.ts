@@ -48,11 +48,24 @@ export type SenderMessage =
   | { t: "chmod"; path: string; exec: boolean }
   | { t: "commit"; id: number; restart: boolean };
 
-/** How a restart after a batch went, as the receiver saw it. */
+/** Most bytes of app output in one `output` frame. */
+export const MAX_OUTPUT_CHUNK = 64 * 1024;
+/** Most characters of a crash's output tail in a restart outcome (pidone's own answer carries
+ *  at most 8 KiB of it). */
+export const MAX_TAIL_CHARS = 16 * 1024;
+
+/** How a restart after a batch went: pidone's own account of it, as the receiver got it.
+ *  `restartMs`: from the request to the outcome; `generation`: the new generation's number. */
 export type RestartOutcome =
   | { kind: "skipped" }
-  | { kind: "up"; oldPid: number | null; newPid: number; restartMs: number; upMs: number }
-  | { kind: "crashed"; oldPid: number | null; newPid: number | null; restartMs: number; status: string }
+  /** Its readiness check passed (`how`: http, tcp, or --overlap's handover). */
+  | { kind: "ready"; oldPid: number | null; newPid: number; generation: number; restartMs: number; how: string }
+  /** No readiness check: it has stayed up `upMs`. */
+  | { kind: "up"; oldPid: number | null; newPid: number; generation: number; restartMs: number; upMs: number }
+  /** It exited (`status`) after `upMs`; pidone waits for the next change. `tail`: what it printed last. */
+  | { kind: "crashed"; oldPid: number | null; newPid: number | null; generation: number; restartMs: number; status: string; upMs: number; tail: string | null }
+  /** --overlap: the new code failed (`reason`, its `status` if it exited) and `oldPid` serves on. */
+  | { kind: "kept"; oldPid: number; newPid: number | null; generation: number; restartMs: number; reason: string; status: string | null; tail: string | null }
   | { kind: "failed"; error: string };
 
 /** Receiver -> sender. */
@@ -65,7 +78,18 @@ export type ReceiverMessage =
   | { t: "result"; id: number; restart: RestartOutcome }
   /** Sent any time after a result: the generation that batch started has died since. */
   | { t: "crashed"; id: number; pid: number; status: string }
+  /** Sent any time after a result: what the generation that batch started printed (its stdout
+   *  and stderr as pidone keeps them, interleaved as they arrived), in order. */
+  | { t: "output"; id: number; data: Buffer }
+  /** Sent any time after a result: `bytes` of that output the transport was too slow for. */
+  | { t: "skipped"; id: number; bytes: number }
   | { t: "error"; message: string };
+
+/** The receiver's messages that come whenever they happen, between the answers the sender waits for. */
+export type ReceiverNotice = Extract<ReceiverMessage, { t: "crashed" | "output" | "skipped" }>;
+
+/** Is `m` a notice (not an answer the sender waits for)? */
+export const isNotice = (m: ReceiverMessage): m is ReceiverNotice => m.t === "crashed" || m.t === "output" || m.t === "skipped";
 
 /** Encode one frame. */
 export function encodeFrame(header: object, payload: Buffer = EMPTY): Buffer {
@@ -262,27 +286,51 @@ function entry(v: unknown): WireEntry {
   return v as WireEntry;
 }
 
+/** The fields of each restart outcome kind, each with its check: no field missing, none unknown. */
+const OUTCOME_FIELDS: Record<Exclude<RestartOutcome["kind"], "skipped">, string[]> = {
+  ready: ["oldPid", "newPid", "generation", "restartMs", "how"],
+  up: ["oldPid", "newPid", "generation", "restartMs", "upMs"],
+  crashed: ["oldPid", "newPid", "generation", "restartMs", "status", "upMs", "tail"],
+  kept: ["oldPid", "newPid", "generation", "restartMs", "reason", "status", "tail"],
+  failed: ["error"],
+};
+
 function outcome(v: unknown): RestartOutcome {
-  const o = v as Record<string, unknown> | null;
-  if (typeof o !== "object" || o === null) throw new ProtocolError("result: restart is not an object");
-  const pid = (k: string) => (o[k] === null || typeof o[k] === "number" ? (o[k] as number | null) : bad(`result: ${k} is not a pid`));
-  switch (o.kind) {
-    case "skipped":
-      return { kind: "skipped" };
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ProtocolError("result: restart is not an object");
+  const o = v as Record<string, unknown>;
+  const kind = o.kind;
+  if (kind === "skipped" && Object.keys(o).length === 1) return { kind: "skipped" };
+  if (typeof kind !== "string" || !Object.hasOwn(OUTCOME_FIELDS, kind)) throw new ProtocolError("result: unknown restart outcome");
+  const fields = OUTCOME_FIELDS[kind as keyof typeof OUTCOME_FIELDS];
+  for (const k of Object.keys(o)) if (k !== "kind" && !fields.includes(k)) throw new ProtocolError(`result: '${clip(k)}' is not a field of a ${kind} outcome`);
+  const h = { ...o, t: "result" };
+  const pid = (k: string): number => {
+    const n = int(h, k, 0x400000);
+    return n > 0 ? n : bad(`result: ${k} is not a pid`);
+  };
+  const maybe = <T>(k: string, each: (k: string) => T): T | null => (o[k] === null ? null : each(k));
+  const tail = () => maybe("tail", (k) => str(h, k, MAX_TAIL_CHARS));
+  switch (kind) {
+    case "ready":
+      return { kind, oldPid: maybe("oldPid", pid), newPid: pid("newPid"), generation: int(h, "generation"), restartMs: num(h, "restartMs"), how: str(h, "how", 100) };
     case "up":
-      return { kind: "up", oldPid: pid("oldPid"), newPid: num(o, "newPid"), restartMs: num(o, "restartMs"), upMs: num(o, "upMs") };
+      return { kind, oldPid: maybe("oldPid", pid), newPid: pid("newPid"), generation: int(h, "generation"), restartMs: num(h, "restartMs"), upMs: num(h, "upMs") };
     case "crashed":
-      return { kind: "crashed", oldPid: pid("oldPid"), newPid: pid("newPid"), restartMs: num(o, "restartMs"), status: str(o, "status", 200) };
-    case "failed":
-      return { kind: "failed", error: str(o, "error", 2000) };
+      return { kind, oldPid: maybe("oldPid", pid), newPid: maybe("newPid", pid), generation: int(h, "generation"), restartMs: num(h, "restartMs"), status: str(h, "status", 200), upMs: num(h, "upMs"), tail: tail() };
+    case "kept":
+      return { kind, oldPid: pid("oldPid"), newPid: maybe("newPid", pid), generation: int(h, "generation"), restartMs: num(h, "restartMs"), reason: str(h, "reason", 200), status: maybe("status", (k) => str(h, k, 200)), tail: tail() };
     default:
-      throw new ProtocolError("result: unknown restart outcome");
+      return { kind: "failed", error: str(h, "error", 2000) };
   }
 }
 
 /** Validate a frame from the receiver (the sender trusts the receiver no more than it must). */
 export function decodeReceiverMessage(f: Frame): ReceiverMessage {
   const h = f.header;
+  if (h.t === "output") {
+    if (f.payload.length === 0 || f.payload.length > MAX_OUTPUT_CHUNK) throw new ProtocolError(`output frame of ${f.payload.length} bytes (1 to ${MAX_OUTPUT_CHUNK})`);
+    return { t: "output", id: int(h, "id"), data: f.payload };
+  }
   noPayload(f);
   switch (h.t) {
     case "hello":
@@ -306,6 +354,8 @@ export function decodeReceiverMessage(f: Frame): ReceiverMessage {
       return { t: "result", id: int(h, "id"), restart: outcome(h.restart) };
     case "crashed":
       return { t: "crashed", id: int(h, "id"), pid: int(h, "pid"), status: str(h, "status", 200) };
+    case "skipped":
+      return { t: "skipped", id: int(h, "id"), bytes: int(h, "bytes") };
     case "error":
       return { t: "error", message: str(h, "message", 4000) };
     default:

@@ -3,13 +3,16 @@
 // inside REMOTE_DIR and nothing is written through a symlink (confine.ts); a batch is staged as
 // temporary files beside their targets, validated whole, and only then renamed into place
 // (staging.ts), so the app never reads half a file and a bad stream leaves REMOTE_DIR as it was.
-// Then pidone is asked for a restart. The protocol's phases are one union, driven by next().
+// Then pidone is asked for a restart, and what the generation it started prints is followed and
+// sent to the sender until the next batch (output-follow.ts). The protocol's phases are one union,
+// driven by next().
 import { realpathSync, statSync } from "node:fs";
 import {
   PROTOCOL_VERSION, ProtocolError, TREE_CHUNK, decodeSenderMessage, encodeFrame, readFrames,
   type RestartOutcome, type SenderMessage,
 } from "./protocol.js";
 import { Batch, dropFile, type OpenFile } from "./staging.js";
+import { OutputForwarder } from "./output-follow.js";
 import { hashOne, listTree } from "./remote-tree.js";
 import { SKIP_DIRS } from "./ignore-rules.js";
 import { RECEIVE_EXIT } from "../exit-code.js";
@@ -21,9 +24,13 @@ export interface ReceiveOptions {
   restart: (timeoutMs: number) => Promise<RestartOutcome>;
   /** Follow the generation a batch started; resolves with its exit status if it dies. */
   watchAfter: (pid: number, stop: AbortSignal) => Promise<string | null>;
+  /** Follow the output of the generation just started (and later ones) into `fwd` until `stop` aborts. */
+  followOutput: (fwd: OutputForwarder, stop: AbortSignal) => Promise<void>;
   restartTimeoutMs: number;
   input: AsyncIterable<Buffer> & { destroy(): void };
   write: (frame: Buffer) => void;
+  /** Bytes written and not yet taken by the transport. */
+  backlog: () => number;
   warn: (line: string) => void;
 }
 
@@ -34,7 +41,8 @@ export type ReceivePhase =
   /** Between batches: hash requests, or the begin of a batch. */
   | { kind: "idle" }
   /** After a batch whose restart came up: as idle, while `stop` ends the watch over the
-   *  generation it started (the next batch or the end of the stream aborts it). */
+   *  generation it started and the following of its output (the next batch or the end of the
+   *  stream aborts both). */
   | { kind: "after-batch"; id: number; stop: AbortController }
   /** Inside a batch, between operations: `batch` holds what is staged. */
   | { kind: "batch"; batch: Batch }
@@ -133,8 +141,8 @@ async function next(phase: ReceivePhase, msg: SenderMessage, root: string, opts:
           send({ t: "applied", id: batch.id, files: batch.files, bytes: batch.bytes, ms: Math.round(performance.now() - batch.startedAt) });
           const restart: RestartOutcome = msg.restart ? await opts.restart(opts.restartTimeoutMs) : { kind: "skipped" };
           send({ t: "result", id: batch.id, restart });
-          if (restart.kind !== "up") return { kind: "idle" };
-          return { kind: "after-batch", id: batch.id, stop: watchGeneration(batch.id, restart.newPid, opts, send) };
+          if (restart.kind !== "up" && restart.kind !== "ready") return { kind: "idle" };
+          return { kind: "after-batch", id: batch.id, stop: watchGeneration(batch.id, restart, opts, send) };
         }
         default:
           throw new ProtocolError(`'${msg.t}' frame inside a batch`);
@@ -143,13 +151,21 @@ async function next(phase: ReceivePhase, msg: SenderMessage, root: string, opts:
   }
 }
 
-/** Follow the generation batch `id` started; a `crashed` notice if it dies before `stop` aborts. */
-function watchGeneration(id: number, pid: number, opts: ReceiveOptions, send: (msg: object) => void): AbortController {
+/** Follow the generation batch `id` started: its output as `output` notices, and a `crashed`
+ *  notice if it dies, until `stop` aborts. */
+function watchGeneration(id: number, restart: Extract<RestartOutcome, { kind: "up" | "ready" }>, opts: ReceiveOptions, send: (msg: object) => void): AbortController {
   const stop = new AbortController();
-  void opts.watchAfter(pid, stop.signal).then((status) => {
+  const fwd = new OutputForwarder(id, {
+    send: (header, payload) => {
+      if (!stop.signal.aborted) opts.write(encodeFrame(header, payload));
+    },
+    backlog: opts.backlog,
+  });
+  void opts.followOutput(fwd, stop.signal);
+  void opts.watchAfter(restart.newPid, stop.signal).then((status) => {
     if (status !== null && !stop.signal.aborted) {
       try {
-        send({ t: "crashed", id, pid, status });
+        send({ t: "crashed", id, pid: restart.newPid, status });
       } catch {
         // the sender is gone
       }

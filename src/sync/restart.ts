@@ -5,6 +5,7 @@
 import { request } from "../control/client.js";
 import type { RestartResult } from "../control/protocol.js";
 import type { RestartOutcome } from "./protocol.js";
+import { latestTail } from "./output-follow.js";
 
 /** Without a readiness check, how long the new generation must keep running to count as up. */
 export const UP_SETTLE_MS = 300;
@@ -23,25 +24,28 @@ export async function restartAndWatch(socket: string, timeoutMs: number): Promis
   if ("status" in r) return { kind: "failed", error: "unexpected answer from pidone" };
   const o = r.outcome;
   if (!o) return { kind: "failed", error: r.ok ? "pidone's answer has no outcome" : r.error };
-  return syncOutcome(o, r.ok ? null : r.error);
+  // ok false with an outcome: the new code crashed, or --overlap kept the old generation.
+  return syncOutcome(o, () => latestTail(socket));
 }
 
-/** The sync report's form of a restart outcome. `restartMs`: the request to the outcome;
- *  `upMs`: how long the new generation has been up (for ready, the same as restartMs). */
-function syncOutcome(o: RestartResult, error: string | null): RestartOutcome {
+/** The sync protocol's form of pidone's restart outcome: the same facts, under the names the
+ *  sender reads. `latestTail`: what the last process pidone started printed, for a crash whose
+ *  answer lacks its tail, and for --overlap's kept outcome, whose failed attempt is that process
+ *  (pidone's tail is looked up by the generation's number, which the failed attempts of
+ *  --overlap share, so it can be an earlier attempt's). */
+export async function syncOutcome(o: RestartResult, latestTail: () => Promise<string | null> = async () => null): Promise<RestartOutcome> {
+  const base = { oldPid: o.oldPid, generation: o.generation, restartMs: o.ms };
   switch (o.kind) {
     case "ready":
+      return { kind: "ready", ...base, newPid: o.pid, how: o.how };
     case "running":
-      return { kind: "up", oldPid: o.oldPid, newPid: o.pid, restartMs: o.ms, upMs: o.ms };
+      return { kind: "up", ...base, newPid: o.pid, upMs: 0 };
     case "up":
-      return { kind: "up", oldPid: o.oldPid, newPid: o.pid, restartMs: o.ms, upMs: o.upMs };
+      return { kind: "up", ...base, newPid: o.pid, upMs: o.upMs };
     case "crashed":
-      return { kind: "crashed", oldPid: o.oldPid, newPid: o.pid, restartMs: o.ms, status: o.status };
+      return { kind: "crashed", ...base, newPid: o.pid, status: o.status, upMs: o.upMs, tail: o.tail ?? await latestTail() };
     case "kept":
-      // --overlap: the next generation failed and the old one serves on.
-      return o.status === null
-        ? { kind: "failed", error: error ?? `the new app ${o.reason}; pid ${o.oldPid} still serves` }
-        : { kind: "crashed", oldPid: o.oldPid, newPid: o.pid, restartMs: o.ms, status: `${o.status}; pid ${o.oldPid} still serves` };
+      return { kind: "kept", ...base, oldPid: o.oldPid, newPid: o.pid, reason: o.reason, status: o.status, tail: await latestTail() ?? o.tail };
   }
 }
 

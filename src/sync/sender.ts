@@ -56,6 +56,7 @@ export async function runSync(o: SyncOptions): Promise<number> {
   const end = await runSession({
     transport: [...o.via, ...o.remoteCommand, "receive", o.remoteDir],
     remoteDir: o.remoteDir,
+    localDir: o.localDir,
     once: o.once,
     skip,
     reporter,

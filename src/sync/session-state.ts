@@ -35,10 +35,10 @@ export function connected(conn: Connection, model: Map<string, Entry>): SessionS
 }
 
 /** The reconcile is done (`first`: its batch, null when nothing differed): with --once the
- *  session is over, ok only if the restart came up or none was asked; otherwise it goes live. */
+ *  session is over, ok only if the restart came up (or ready) or none was asked; otherwise it goes live. */
 export function reconciled(s: Extract<SessionState, { kind: "reconciling" }>, first: BatchReport | null, once: boolean): SessionState {
   if (!once) return { kind: "live", conn: s.conn, model: s.model };
-  return { kind: "closed", end: first === null || first.restart.kind === "up" || first.restart.kind === "skipped" ? "ok" : "failed" };
+  return { kind: "closed", end: first === null || ["up", "ready", "skipped"].includes(first.restart.kind) ? "ok" : "failed" };
 }
 
 /** The transport was lost (`refused`: the receiver said why) in state `from`. With --once that

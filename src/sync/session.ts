@@ -9,7 +9,8 @@ import { SKIP_DIRS } from "./ignore-rules.js";
 import type { LocalTree } from "./local-tree.js";
 import type { Ownership } from "./ownership.js";
 import { changePlan, reconcilePlan } from "./plan.js";
-import { PROTOCOL_VERSION, TREE_CHUNK } from "./protocol.js";
+import { PROTOCOL_VERSION, TREE_CHUNK, type ReceiverNotice } from "./protocol.js";
+import { pathMapper } from "./path-map.js";
 import type { BatchReport, Reporter } from "./report.js";
 import { connected, initialSession, lost, reconciled, retry, type SessionEnd, type SessionState } from "./session-state.js";
 import { Connection, RemoteError, TransportError } from "./transport.js";
@@ -23,6 +24,8 @@ export interface SessionOptions {
   /** `PREFIX REMOTE_COMMAND receive REMOTE_DIR`, split into argv. */
   transport: string[];
   remoteDir: string;
+  /** LOCAL_DIR as the user typed it: the app's output names files under it. */
+  localDir: string;
   once: boolean;
   skip: (rel: string, isDir: boolean) => boolean;
   reporter: Reporter;
@@ -86,11 +89,19 @@ async function step(s: SessionState, o: SessionOptions): Promise<SessionState> {
 }
 
 function open(o: SessionOptions): Connection {
-  return new Connection(
-    o.transport,
-    (line) => o.reporter.warn(`remote: ${line}`),
-    (m) => o.reporter.event("crashed", { id: m.id, pid: m.pid, status: m.status }, `the app started by batch ${m.id} (pid ${m.pid}) CRASHED (${m.status}): fix and save, the next batch restarts it`),
-  );
+  return new Connection(o.transport, (line) => o.reporter.warn(`remote: ${line}`), (m) => notice(m, o));
+}
+
+/** What the receiver reports between answers: the app's output, and a later crash. */
+function notice(m: ReceiverNotice, o: SessionOptions): void {
+  switch (m.t) {
+    case "output":
+      return o.reporter.output(m.id, m.data);
+    case "skipped":
+      return o.reporter.skipped(m.id, m.bytes);
+    case "crashed":
+      return o.reporter.event("crashed", { id: m.id, pid: m.pid, status: m.status }, `the app started by batch ${m.id} (pid ${m.pid}) ended (${m.status}); its output is above: fix and save`);
+  }
 }
 
 /** hello both ways, then the receiver's tree. */
@@ -98,6 +109,8 @@ async function handshake(conn: Connection, o: SessionOptions): Promise<Map<strin
   await conn.send({ t: "hello", v: PROTOCOL_VERSION, skip: SKIP_DIRS });
   const hello = await Promise.race([conn.expect("hello", CONNECT_TIMEOUT_MS), conn.closed.then((e) => Promise.reject(e))]);
   if (hello.v !== PROTOCOL_VERSION) throw new RemoteError(`the receiver speaks protocol ${hello.v}, this pidone ${PROTOCOL_VERSION} (install the same pidone version on both ends)`);
+  // The app names its files by REMOTE_DIR as given, or by its real path when that is a link.
+  o.reporter.mapOutputPaths(pathMapper([o.remoteDir, hello.root], o.localDir));
   const model = new Map<string, Entry>();
   for (;;) {
     const m = await conn.next(CONNECT_TIMEOUT_MS);

@@ -2,7 +2,7 @@
 // (rsync's -e and --rsync-path) and speaks frames over its stdin/stdout. The child's stderr is
 // passed on line by line. Portable: child_process and streams only.
 import { spawn, type ChildProcess } from "node:child_process";
-import { FrameDecoder, decodeReceiverMessage, encodeFrame, type ReceiverMessage } from "./protocol.js";
+import { FrameDecoder, decodeReceiverMessage, encodeFrame, isNotice, type ReceiverMessage, type ReceiverNotice } from "./protocol.js";
 
 /** The transport died or could not be started: reconnect. */
 export class TransportError extends Error {
@@ -63,7 +63,7 @@ export class Connection {
   /** Settles (never rejects) with the reason once the transport is gone. */
   readonly closed: Promise<Error>;
 
-  constructor(readonly argv: readonly string[], onStderr: (line: string) => void, private onNotice: (m: Extract<ReceiverMessage, { t: "crashed" }>) => void = () => {}) {
+  constructor(readonly argv: readonly string[], onStderr: (line: string) => void, private onNotice: (m: ReceiverNotice) => void = () => {}) {
     const [cmd, ...args] = argv;
     this.child = spawn(cmd as string, args, { stdio: ["pipe", "pipe", "pipe"], windowsHide: true });
     let resolveClosed: (e: Error) => void = () => {};
@@ -106,7 +106,7 @@ export class Connection {
 
   private deliver(m: ReceiverMessage): void {
     // Notices come whenever they happen, between the answers the sender waits for.
-    if (m.t === "crashed") return this.onNotice(m);
+    if (isNotice(m)) return this.onNotice(m);
     const w = this.waiters.shift();
     if (w) {
       if (m.t === "error") w.reject(new RemoteError(m.message));

@@ -138,7 +138,7 @@ describe("pidone sync --once", () => {
     writeFileSync(path.join(local, "app.js"), APP("v1"));
     const r = await run(process.execPath, [BUNDLE, "sync", "--once", local, remote, ...localVia(p.socket)], { env: cleanEnv() as Record<string, string>, timeoutMs: 30_000 });
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^pidone sync: synced 1 file \(\d+ B\) in \d+ ms; restarted pid \d+ -> \d+ in \d+ ms; up after \d+ ms$/m);
+    expect(r.stdout).toMatch(/^pidone sync: synced 1 file \(\d+ B\) in \d+ ms; restarted pid \d+ -> \d+ in \d+ ms; up \d+\.\d s \(no readiness check\)$/m);
   });
 
   it("exit codes: 2 for usage, 3 when the transport cannot run, 1 when the restart fails", async () => {

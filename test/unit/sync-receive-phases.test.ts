@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { FrameDecoder, PROTOCOL_VERSION, encodeFrame, type RestartOutcome } from "../../src/sync/protocol.js";
 import { RECEIVE_EXIT } from "../../src/exit-code.js";
-import { receive } from "../../src/sync/receiver.js";
+import { receive, type ReceiveOptions } from "../../src/sync/receiver.js";
+import type { OutputForwarder } from "../../src/sync/output-follow.js";
 
 let root: string;
 beforeEach(() => {
@@ -18,11 +19,11 @@ afterEach(() => rmSync(root, { recursive: true, force: true }));
 const F = (h: object, payload?: Buffer) => encodeFrame(h, payload);
 const HELLO = F({ t: "hello", v: PROTOCOL_VERSION, skip: [] });
 const file = (p: string, content: string) => F({ t: "file", path: p, size: Buffer.byteLength(content), exec: false, mtimeMs: 1_700_000_000_000 }, Buffer.from(content));
-const UP: RestartOutcome = { kind: "up", oldPid: 10, newPid: 11, restartMs: 1, upMs: 300 };
+const UP: RestartOutcome = { kind: "up", oldPid: 10, newPid: 11, generation: 2, restartMs: 1, upMs: 300 };
 
 /** Run receive() over `chunks`, each handed over only once the previous one is consumed;
  *  `between(i)` runs just before chunk i is handed over. */
-async function drive(chunks: Buffer[], watch: (pid: number, stop: AbortSignal) => Promise<string | null>, between: (i: number) => unknown = () => {}) {
+async function drive(chunks: Buffer[], watch: (pid: number, stop: AbortSignal) => Promise<string | null>, between: (i: number) => unknown = () => {}, follow: ReceiveOptions["followOutput"] = async () => {}) {
   const answers: Record<string, unknown>[] = [];
   const warnings: string[] = [];
   const dec = new FrameDecoder();
@@ -38,9 +39,11 @@ async function drive(chunks: Buffer[], watch: (pid: number, stop: AbortSignal) =
     remoteDir: root,
     restart: async () => UP,
     watchAfter: watch,
+    followOutput: follow,
     restartTimeoutMs: 1000,
     input: stream,
-    write: (frame) => { for (const f of dec.push(frame)) answers.push(f.header); },
+    write: (frame) => { for (const f of dec.push(frame)) answers.push(f.payload.length > 0 ? { ...f.header, data: f.payload.toString() } : f.header); },
+    backlog: () => 0,
     warn: (line) => warnings.push(line),
   });
   return { code, answers, warnings };
@@ -91,6 +94,22 @@ describe("pidone receive's phases", () => {
     ], async () => "exit 3", () => new Promise((res) => setImmediate(res)));
     expect(r.code).toBe(RECEIVE_EXIT.ok);
     expect(r.answers).toContainEqual({ t: "crashed", id: 7, pid: 11, status: "exit 3" });
+  });
+
+  it("the output of the generation a batch started goes out as output notices of that batch until the next batch begins", async () => {
+    const fwds: { fwd: OutputForwarder; stop: AbortSignal }[] = [];
+    const r = await drive([
+      HELLO,
+      Buffer.concat([F({ t: "begin", id: 4 }), file("a.txt", "one"), F({ t: "commit", id: 4, restart: true })]),
+      F({ t: "hash", paths: [] }),
+      Buffer.concat([F({ t: "begin", id: 5 }), file("a.txt", "two"), F({ t: "commit", id: 5, restart: false })]),
+    ], async () => null, (i) => {
+      if (i === 2) fwds[0]?.fwd.data(Buffer.from("hello from v1\n"));
+      if (i === 4) fwds[0]?.fwd.data(Buffer.from("after the next batch\n"));
+    }, async (fwd, stop) => void fwds.push({ fwd, stop }));
+    expect(r.code, r.warnings.join("\n")).toBe(RECEIVE_EXIT.ok);
+    expect(fwds.map((f) => f.stop.aborted)).toEqual([true]);
+    expect(r.answers.filter((a) => a.t === "output")).toEqual([{ t: "output", id: 4, data: "hello from v1\n" }]);
   });
 
   it("a file split over chunks stays its own phase until complete; a stream cut inside it leaves no temporary file", async () => {

@@ -23,7 +23,7 @@ describe("session transitions", () => {
   });
 
   it("watching, the reconcile leads to live with the same connection and model", () => {
-    const s = reconciled(reconciling, report({ kind: "crashed", oldPid: 1, newPid: 2, restartMs: 1, status: "exit 1" }), false);
+    const s = reconciled(reconciling, report({ kind: "crashed", oldPid: 1, newPid: 2, generation: 2, restartMs: 1, status: "exit 1", upMs: 5, tail: null }), false);
     expect(s).toEqual({ kind: "live", conn, model });
     if (s.kind !== "live") throw new Error("not live");
     expect(s.conn).toBe(conn);
@@ -32,9 +32,11 @@ describe("session transitions", () => {
 
   it.each([
     ["nothing to send", null, "ok"],
-    ["the restart came up", report({ kind: "up", oldPid: 1, newPid: 2, restartMs: 1, upMs: 300 }), "ok"],
+    ["the restart came up", report({ kind: "up", oldPid: 1, newPid: 2, generation: 2, restartMs: 1, upMs: 300 }), "ok"],
+    ["the new app is ready", report({ kind: "ready", oldPid: 1, newPid: 2, generation: 2, restartMs: 1, how: "handover" }), "ok"],
+    ["--overlap kept the old app, the new code failed", report({ kind: "kept", oldPid: 1, newPid: 2, generation: 2, restartMs: 1, reason: "exited", status: "exit 1", tail: "boom\n" }), "failed"],
     ["no restart asked", report({ kind: "skipped" }), "ok"],
-    ["the new app crashed", report({ kind: "crashed", oldPid: 1, newPid: null, restartMs: 1, status: "exit 3" }), "failed"],
+    ["the new app crashed", report({ kind: "crashed", oldPid: 1, newPid: null, generation: 2, restartMs: 1, status: "exit 3", upMs: 1, tail: null }), "failed"],
     ["the restart failed", report({ kind: "failed", error: "no pidone" }), "failed"],
   ] as const)("with --once the reconcile closes the session: %s -> %s", (_what, first, end) => {
     expect(reconciled(reconciling, first, true)).toEqual({ kind: "closed", end });
