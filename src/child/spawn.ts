@@ -27,6 +27,9 @@ export type AppStdio = readonly [stdout: number, stderr: number];
 
 /** Callbacks for the two ways a spawned app reports back. */
 export interface SpawnHandlers {
+  /** The supervisor's number for this generation (an --overlap attempt that failed and the one
+   *  after it share one): what the output capture files its output under. */
+  generation?: number;
   onExit(status: ExitStatus): void;
   onError(errno: string, message: string): void;
 }

@@ -15,7 +15,8 @@ export function pickGeneration(kept: readonly GenerationOutput[], req: LogsReque
   const range = kept.length === 0 ? "none yet" : `${(kept[0] as GenerationOutput).generation} to ${(kept[kept.length - 1] as GenerationOutput).generation}`;
   if (req.generation === undefined) return kept[kept.length - 1] ?? "no generation has started yet";
   if (req.generation === "previous") return kept[kept.length - 2] ?? `no previous generation is kept (kept: ${range})`;
-  return kept.find((g) => g.generation === req.generation) ?? `generation ${req.generation} is not kept (kept: ${range})`;
+  // An --overlap attempt that failed and the one after it share a number: the later one.
+  return [...kept].reverse().find((g) => g.generation === req.generation) ?? `generation ${req.generation} is not kept (kept: ${range})`;
 }
 
 /** Stream the logs `req` asks for on `conn` (after its head line); returns what stops it. */

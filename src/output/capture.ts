@@ -74,7 +74,7 @@ export class OutputCapture implements OutputSource {
     return {
       helpers: spawner.helpers,
       start: (handlers, via) => {
-        const gen = this.open();
+        const gen = this.open(handlers.generation);
         const pipes = this.capture.map((c) => (c ? this.pipe() : null));
         const stdio: AppStdio = [pipes[0]?.[1] ?? 1, pipes[1]?.[1] ?? 2];
         // Once the app has its copies (a spawn dup'ed them, a --preload fork opened them before
@@ -125,7 +125,7 @@ export class OutputCapture implements OutputSource {
   }
 
   outputTail(generation: number): string | null {
-    const gen = this.kept.find((g) => g.generation === generation);
+    const gen = [...this.kept].reverse().find((g) => g.generation === generation);
     if (!gen) return null;
     const { ring } = gen;
     this.pump.settle(ring);
@@ -138,8 +138,10 @@ export class OutputCapture implements OutputSource {
     this.pump.flushSync();
   }
 
-  private open(): GenerationOutput {
-    const gen: GenerationOutput = { generation: ++this.started, pid: null, ring: new ByteRing(this.limits.ringBytes), open: true };
+  /** A new generation's record, numbered as the supervisor numbers it (else one more than the last). */
+  private open(generation?: number): GenerationOutput {
+    this.started = generation ?? this.started + 1;
+    const gen: GenerationOutput = { generation: this.started, pid: null, ring: new ByteRing(this.limits.ringBytes), open: true };
     this.kept.push(gen);
     while (this.kept.length > this.limits.generations) this.kept.shift();
     return gen;

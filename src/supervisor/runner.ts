@@ -143,7 +143,7 @@ export class Runner {
         return;
       }
       case "spawn":
-        return this.spawn(effect.next === true);
+        return this.spawn(effect.next === true, effect.generation);
       case "await-ready": {
         const { token } = effect;
         this.endReady?.();
@@ -221,11 +221,12 @@ export class Runner {
     }
   }
 
-  private spawn(next: boolean): void {
+  private spawn(next: boolean, generation: number): void {
     const { handoff, readySignal } = this.opts;
     const via = handoff ? (next && readySignal ? handoff.spawnNextVia(readySignal) : handoff.spawnVia()) : undefined;
     let pidRef = -1;
     this.spawner.start({
+      generation,
       onSpawned: (pid, collector) => {
         pidRef = pid;
         this.tree.adopt(pid, collector);

@@ -189,6 +189,13 @@ describe("--overlap", () => {
     expect(loop.errors).toEqual([]);
     expect([...loop.bodies].filter((b) => !b.endsWith(" v0") && !b.endsWith(" v1"))).toEqual([]);
     expect((await httpGet(port, "/", 5000)).body.trim()).toMatch(/ v1$/);
+    // The failed attempt and the fix share the supervisor's generation number; its kept output
+    // is the fix's, the one that serves.
+    const now = JSON.parse((await run(process.execPath, [BUNDLE, "status", "--json"], { env: { PIDONE_CONTROL_SOCKET: p.socket } })).stdout);
+    expect(now.generation).toBe(2);
+    const kept = await run(process.execPath, [BUNDLE, "logs", "--generation", "2"], { env: { PIDONE_CONTROL_SOCKET: p.socket } });
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.stdout).toMatch(new RegExp(`READY ${now.pid} v1`));
     expect(zombies(p.pid1)).toEqual([]);
   }, 60_000);
 
