@@ -343,11 +343,14 @@ function restart(req: Extract<ControlRequest, { cmd: "restart" }>, deps: Control
   const ms = () => Math.round(deps.now() - started);
   const succeed = (s: StatusSnapshot, outcome: RestartResult) => finish({ ok: true, pid: s.pid as number, generation: s.generation, ms: outcome.ms, outcome });
   // The output tail is read a turn later: the exited generation's last bytes may still sit in
-  // its pipe, read in the same turn of the event loop as its exit.
+  // its pipe, read in the same turn of the event loop as its exit. When pidone is exiting there
+  // is no later turn (the exit closes the socket): the answer goes at once.
   const fail = (error: string, outcome: RestartResult) => {
     if (over) return;
     stop();
-    setImmediate(() => reply({ ok: false, error, outcome: { ...outcome, tail: tailOf(outcome.generation, deps) } as RestartResult }));
+    const answer = () => reply({ ok: false, error, outcome: { ...outcome, tail: tailOf(outcome.generation, deps) } as RestartResult });
+    if (deps.status().state === "exited") answer();
+    else setImmediate(answer);
   };
   const checks = deps.readiness;
   // With --overlap the machine itself waits for readiness before the next generation takes over.
