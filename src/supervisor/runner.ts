@@ -220,8 +220,13 @@ export class Runner {
         this.endReady?.();
         for (const name of [...this.timers.keys()]) this.cancel(name);
         // onExit ends the process: this is the listeners' last chance to see the outcome (a
-        // `pidone restart` waiting on the control socket answers with it).
-        this.notify();
+        // `pidone restart` waiting on the control socket answers with it). Nothing a listener
+        // does may keep pidone from exiting.
+        try {
+          this.notify();
+        } catch (err) {
+          log.warn({ event: "exit-listener-failed", error: err instanceof Error ? err.message : String(err) });
+        }
         this.opts.onExit(effect.outcome);
         return;
     }
