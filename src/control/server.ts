@@ -270,7 +270,7 @@ function serve(conn: Socket, ctx: Ctx): void {
       const req = parsed.value;
       if (req.cmd === "status") return reply({ ok: true, status: report(deps.status(), deps.now()) });
       if (req.cmd === "logs") {
-        const gen = deps.output ? pickGeneration(deps.output.generations(), req) : "pidone does not keep the app's output here (its stdout and stderr are terminals, or --preload)";
+        const gen = deps.output ? pickGeneration(deps.output.generations(), req) : "pidone does not keep the app's output here (its stdout and stderr are terminals, or the capture could not start: see its output-not-captured warning)";
         if (typeof gen === "string") return reply({ ok: false, error: gen });
         phase = "answered";
         clearTimeout(deadline);
