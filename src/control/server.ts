@@ -357,11 +357,17 @@ function restart(req: Extract<ControlRequest, { cmd: "restart" }>, deps: Control
   const needCheck = wait === "ready" && !deps.overlap && checks !== undefined && (checks.readyHttp !== undefined || checks.readyTcp !== undefined);
   let lastProblem: string | null = null;
   let crash: Crash | null = null;
+  // The new generation that runs and waits for the settle window, if any.
+  let settlingPid: number | null = null;
   const timer = setTimeout(() => {
     if (crash) return crashed(crash);
     finish({
       ok: false,
-      error: lastProblem !== null ? `the new app process was not ready within ${timeoutMs} ms (${lastProblem})` : `no new app process within ${timeoutMs} ms`,
+      error: lastProblem !== null
+        ? `the new app process was not ready within ${timeoutMs} ms (${lastProblem})`
+        : settlingPid !== null
+          ? `the new app process (pid ${settlingPid}) was not up through the settle window (${settleMs} ms) within ${timeoutMs} ms`
+          : `no new app process within ${timeoutMs} ms`,
     });
   }, timeoutMs);
   const crashed = (c: Crash) => {
@@ -386,6 +392,7 @@ function restart(req: Extract<ControlRequest, { cmd: "restart" }>, deps: Control
   const settle = (s: StatusSnapshot) => {
     if (settled === s.generation) return;
     settled = s.generation;
+    settlingPid = s.pid;
     if (settling) clearTimeout(settling);
     const startedAt = s.startedAt ?? deps.now();
     const arm = () => {
