@@ -17,16 +17,23 @@ describe("pidone logs --follow from an older generation", () => {
     const c = spawn(process.execPath, [BUNDLE, "logs", "--previous", "--follow"], { env: { ...process.env, PIDONE_CONTROL_SOCKET: p.socket }, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
-    c.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    // Wait for the current generation's line, or the deadline.
+    // Wait for the current generation's line and its marker (stdout and stderr are two pipes:
+    // either may come first), or the deadline.
     const seen = new Promise<void>((resolve) => {
       const deadline = setTimeout(resolve, 5000);
-      c.stdout.on("data", (d: Buffer) => {
-        out += d.toString();
-        if (out.includes(`hello from ${second}\n`)) {
+      const check = () => {
+        if (out.includes(`hello from ${second}\n`) && err.includes("--- generation 2 ")) {
           clearTimeout(deadline);
           resolve();
         }
+      };
+      c.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        check();
+      });
+      c.stderr.on("data", (d: Buffer) => {
+        err += d.toString();
+        check();
       });
     });
     try {
