@@ -39,10 +39,16 @@ export async function runLogs(inv: Extract<Invocation, { kind: "logs" }>): Promi
   releaseEarlySignals();
   const socket = controlSocketPath(inv.socket);
   const req = logsRequest(inv);
+  // A write to stdout after its reader left (`pidone logs --follow | head -1`) fails with EPIPE,
+  // as an 'error' event: without a listener that is an uncaught exception and a stack trace.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => stdoutFailed?.(err));
   const end = await whileBusy(BUSY_TIMEOUT_MS, () => logsOnce(socket, req));
   if (end.error !== undefined) process.stderr.write(`pidone logs: ${end.busy ? `pidone on ${socket} stayed busy for ${BUSY_TIMEOUT_MS} ms (${end.error})` : end.error}\n`);
   return end.busy ? CLIENT_EXIT.timeout : end.code;
 }
+
+/** Ends the connection under way when stdout fails (null between connections). */
+let stdoutFailed: ((err: NodeJS.ErrnoException) => void) | null = null;
 
 /** How one connection ended: `busy` when pidone did not take the request (nothing was printed). */
 interface LogsEnd {
@@ -61,11 +67,14 @@ function logsOnce(socket: string, req: LogsRequest): Promise<LogsEnd> {
     const finish = (end: LogsEnd) => {
       if (done) return;
       done = true;
+      stdoutFailed = null;
       clearTimeout(timer);
       conn.destroy();
       resolve(end);
     };
     const fail = (code: number, error: string) => finish({ code, error });
+    // The reader went away: it has what it wanted, as with cat. Another failure is reported.
+    stdoutFailed = (err) => (err.code === "EPIPE" ? finish({ code: CLIENT_EXIT.ok }) : fail(CLIENT_EXIT.failed, `cannot write to stdout: ${err.code ?? err.message}`));
     const timer = setTimeout(() => fail(CLIENT_EXIT.timeout, `no answer from pidone on ${socket} within ${HEAD_TIMEOUT_MS} ms`), HEAD_TIMEOUT_MS);
     const onFrames = (chunk: Buffer) => {
       const got = frames.push(chunk);

@@ -24,6 +24,9 @@ export function streamLogs(conn: Socket, req: LogsRequest, output: OutputSource,
   // The generations streamed, from `first` on, and how far each has been sent.
   const offsets = new Map<GenerationOutput, number>();
   offsets.set(first, req.tail === undefined ? first.ring.start : first.ring.lineOffset(req.tail));
+  // Following from an older generation (--previous, --generation N) goes on through the later
+  // ones already kept, the current one included, not only those started from now on.
+  if (req.follow) for (const g of output.generations()) if (g.generation > first.generation) offsets.set(g, g.ring.start);
   let current: GenerationOutput = first;
   let waiting = false;
   let over = false;

@@ -270,7 +270,7 @@ function serve(conn: Socket, ctx: Ctx): void {
       const req = parsed.value;
       if (req.cmd === "status") return reply({ ok: true, status: report(deps.status(), deps.now()) });
       if (req.cmd === "logs") {
-        const gen = deps.output ? pickGeneration(deps.output.generations(), req) : "pidone does not keep the app's output here (its stdout and stderr are terminals, or --preload)";
+        const gen = deps.output ? pickGeneration(deps.output.generations(), req) : "pidone does not keep the app's output here (its stdout and stderr are terminals, or the capture could not start: see its output-not-captured warning)";
         if (typeof gen === "string") return reply({ ok: false, error: gen });
         phase = "answered";
         clearTimeout(deadline);
@@ -343,22 +343,31 @@ function restart(req: Extract<ControlRequest, { cmd: "restart" }>, deps: Control
   const ms = () => Math.round(deps.now() - started);
   const succeed = (s: StatusSnapshot, outcome: RestartResult) => finish({ ok: true, pid: s.pid as number, generation: s.generation, ms: outcome.ms, outcome });
   // The output tail is read a turn later: the exited generation's last bytes may still sit in
-  // its pipe, read in the same turn of the event loop as its exit.
+  // its pipe, read in the same turn of the event loop as its exit. When pidone is exiting there
+  // is no later turn (the exit closes the socket): the answer goes at once.
   const fail = (error: string, outcome: RestartResult) => {
     if (over) return;
     stop();
-    setImmediate(() => reply({ ok: false, error, outcome: { ...outcome, tail: tailOf(outcome.generation, deps) } as RestartResult }));
+    const answer = () => reply({ ok: false, error, outcome: { ...outcome, tail: tailOf(outcome.generation, deps) } as RestartResult });
+    if (deps.status().state === "exited") answer();
+    else setImmediate(answer);
   };
   const checks = deps.readiness;
   // With --overlap the machine itself waits for readiness before the next generation takes over.
   const needCheck = wait === "ready" && !deps.overlap && checks !== undefined && (checks.readyHttp !== undefined || checks.readyTcp !== undefined);
   let lastProblem: string | null = null;
   let crash: Crash | null = null;
+  // The new generation that runs and waits for the settle window, if any.
+  let settlingPid: number | null = null;
   const timer = setTimeout(() => {
     if (crash) return crashed(crash);
     finish({
       ok: false,
-      error: lastProblem !== null ? `the new app process was not ready within ${timeoutMs} ms (${lastProblem})` : `no new app process within ${timeoutMs} ms`,
+      error: lastProblem !== null
+        ? `the new app process was not ready within ${timeoutMs} ms (${lastProblem})`
+        : settlingPid !== null
+          ? `the new app process (pid ${settlingPid}) was not up through the settle window (${settleMs} ms) within ${timeoutMs} ms`
+          : `no new app process within ${timeoutMs} ms`,
     });
   }, timeoutMs);
   const crashed = (c: Crash) => {
@@ -383,6 +392,7 @@ function restart(req: Extract<ControlRequest, { cmd: "restart" }>, deps: Control
   const settle = (s: StatusSnapshot) => {
     if (settled === s.generation) return;
     settled = s.generation;
+    settlingPid = s.pid;
     if (settling) clearTimeout(settling);
     const startedAt = s.startedAt ?? deps.now();
     const arm = () => {

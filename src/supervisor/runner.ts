@@ -77,11 +77,14 @@ export class Runner {
     } finally {
       this.dispatching = false;
     }
-    if (this.listeners.size > 0) {
-      const snap = this.snapshot();
-      for (const l of this.listeners) l(snap);
-    }
+    this.notify();
   };
+
+  private notify(): void {
+    if (this.listeners.size === 0) return;
+    const snap = this.snapshot();
+    for (const l of this.listeners) l(snap);
+  }
 
   /** Reap orphans; while a generation is stopping, report when nothing of it is left. Runs on SIGCHLD. */
   onChildSignal = (): void => {
@@ -216,6 +219,14 @@ export class Runner {
         this.endDrain?.();
         this.endReady?.();
         for (const name of [...this.timers.keys()]) this.cancel(name);
+        // onExit ends the process: this is the listeners' last chance to see the outcome (a
+        // `pidone restart` waiting on the control socket answers with it). Nothing a listener
+        // does may keep pidone from exiting.
+        try {
+          this.notify();
+        } catch (err) {
+          log.warn({ event: "exit-listener-failed", error: err instanceof Error ? err.message : String(err) });
+        }
         this.opts.onExit(effect.outcome);
         return;
     }

@@ -121,6 +121,13 @@ describe("control server: the restart outcome", () => {
     expect(r.response).toMatchObject({ ok: true, pid: 200, outcome: { kind: "ready", how: "handover", oldPid: 100 } });
   });
 
+  it("the timeout passes while the new generation runs but has not stayed up through the settle window: the answer names it", async () => {
+    const socket = await serve((at) => [{ state: "running", pid: 200, generation: 2, startedAt: at + 10 }]);
+    const r = await request(socket, { cmd: "restart", timeoutMs: 300, wait: "ready", settleMs: 5000 }, 2300);
+    expect(r.code).toBe(CLIENT_EXIT.failed);
+    expect(r.response).toEqual({ ok: false, error: "the new app process (pid 200) was not up through the settle window (5000 ms) within 300 ms" });
+  });
+
   it("a crash of an older generation is not this restart's news", async () => {
     const socket = await serve((at) => [
       { lastCrash: crash(1, 100, at), state: "broken", pid: null },
