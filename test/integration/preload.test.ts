@@ -422,7 +422,8 @@ describe("never wrong, only sometimes cold", () => {
     const exited = await p.waitForEvent("app-exited");
     expect(exited, p.output()).toMatchObject({ pid: first.answer.pid, status: "signal SIGKILL" });
     await p.waitForEvent("reaped", (e: LogEvent) => (e.pids as number[]).includes(first.answer.pid));
-    expect(zombies(p.pid1), formatProcs(p.tree())).toEqual([]);
+    // The app's own child (sleep) is swept and reaped a moment after the app: wait for that.
+    await p.until(() => zombies(p.pid1).length === 0, "no zombie left under pidone", 5000);
     p.signal("SIGTERM");
     await p.waitExit(UP_MS);
   });
