@@ -2,8 +2,9 @@
 // probes, answered by pidone itself, so a probe never costs the app a request. It dispatches
 // nothing, and answers only
 //   GET /livez   200 while pidone supervises (503 once it has given up or is exiting),
-//   GET /readyz  200 while an app generation runs and the --ready-tcp/--ready-http check passes,
-//                503 during a restart, a backoff, or when the check fails,
+//   GET /readyz  200 while an app generation serves (--overlap's restarts included) and the
+//                --ready-tcp/--ready-http check passes; 503 during a restart without --overlap,
+//                a backoff, the broken state, or when the check fails,
 //   GET /status  the status `pidone status --json` prints.
 // The readiness check runs on request, with a short timeout: no polling timer, so an idle pidone
 // never wakes up on its own.
@@ -15,6 +16,11 @@ import type { ListenAddress } from "../cli/listen-address.js";
 import { BindError } from "../errors.js";
 import { report } from "./status-report.js";
 import { readinessProblem } from "../readiness.js";
+
+/** The states in which a generation serves: running, and --overlap's restart, during which the
+ *  current generation serves on until the next one has taken over (a pod must not leave its
+ *  Service for a restart --overlap makes invisible). */
+const SERVING = new Set(["running", "overlapping", "handover"]);
 
 /** What the health server reads: the supervisor's status, and the optional readiness checks. */
 export interface HealthDeps {
@@ -95,11 +101,11 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, deps:
     case "/livez":
       return s.state === "exited" ? send(503, "exited\n") : send(200, "ok\n");
     case "/readyz": {
-      if (s.state !== "running") return send(503, `not ready: ${s.state}\n`);
+      if (!SERVING.has(s.state)) return send(503, `not ready: ${s.state}\n`);
       const failed = await readinessProblem(deps, CHECK_TIMEOUT_MS);
       // The app may have been replaced while the check ran.
       const after = deps.status();
-      if (after.state !== "running" || after.generation !== s.generation) return send(503, `not ready: ${after.state}\n`);
+      if (!SERVING.has(after.state) || after.generation !== s.generation) return send(503, `not ready: ${after.state}\n`);
       return failed === null ? send(200, "ok\n") : send(503, `not ready: ${failed}\n`);
     }
     case "/status":

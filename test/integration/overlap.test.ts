@@ -199,6 +199,18 @@ describe("--overlap", () => {
     expect(zombies(p.pid1)).toEqual([]);
   }, 60_000);
 
+  it("/readyz stays 200 through an --overlap restart: the current generation serves until the next one took over", async () => {
+    const hport = await freePort();
+    const { p, port, edit } = await start(["--overlap", "--health", `127.0.0.1:${hport}`], "v0");
+    await answerUp(port);
+    edit("v1");
+    const restarting = restart(p);
+    await p.waitForEvent("next-spawned");
+    expect(await httpGet(hport, "/readyz", 5000), p.output()).toMatchObject({ status: 200 });
+    expect((await restarting).code).toBe(0);
+    expect(await httpGet(hport, "/readyz", 5000)).toMatchObject({ status: 200 });
+  }, 60_000);
+
   it("readiness by sd_notify (--ready-notify) and by an HTTP probe through the held socket (--ready-http PATH)", async () => {
     for (const [flag, how] of [[["--ready-notify"], "notify"], [["--ready-http", "/healthz"], "http"]] as const) {
       const { p, edit } = await start(["--overlap", ...flag], "v0");
