@@ -57,9 +57,8 @@ export class OutputForwarder {
 
 /** Follow the output of the latest generation (from its start, and the generations after it)
  *  into `fwd` until `stop` aborts. Asked right after a restart answered, the latest is the one it
- *  started. By position, not by number: pidone's output capture counts every process it starts,
- *  and a failed --overlap attempt is one, while the restart's outcome numbers generations that
- *  took over. Never throws; a stream pidone cannot give is reported with `warn`. */
+ *  started, whatever its number (a failed --overlap attempt shares its number with the attempt
+ *  after it). Never throws; a stream pidone cannot give is reported with `warn`. */
 export async function followOutput(socket: string, fwd: OutputForwarder, stop: AbortSignal, warn: (line: string) => void): Promise<void> {
   if (stop.aborted) return;
   const stream = await openLogs(socket, { cmd: "logs", follow: true }, LOGS_TIMEOUT_MS, (type, payload) => {
