@@ -423,7 +423,7 @@ describe("never wrong, only sometimes cold", () => {
     expect(exited, p.output()).toMatchObject({ pid: first.answer.pid, status: "signal SIGKILL" });
     await p.waitForEvent("reaped", (e: LogEvent) => (e.pids as number[]).includes(first.answer.pid));
     // The app's own child (sleep) is swept and reaped a moment after the app: wait for that.
-    await p.until(() => zombies(p.pid1).length === 0, "no zombie left under pidone", 5000);
+    await p.until(() => zombies(p.pid1).length === 0, "no zombie left under pidone", 5000, 20);
     p.signal("SIGTERM");
     await p.waitExit(UP_MS);
   });
